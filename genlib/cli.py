@@ -1,0 +1,293 @@
+"""The ``genlib`` command line: one set of commands for every model family.
+
+    genlib train cvae --arch conv --latent-dim 16 --epochs 30 --out runs/cvae.safetensors
+    genlib train --recipe cvae_conv_kana49          # the pretrained checkpoint in data/
+    genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --seed 0 --out samples.npz
+    genlib evaluate data/*.safetensors --out results.md
+    genlib data info | genlib data download k49 | genlib data build-kana49
+    genlib report                                   # run every notebook, keep the figures
+
+Options of ``train`` are generated from the family's config dataclasses, so every field of a
+model or training config is a flag (``latent_dim`` → ``--latent-dim``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+PARSE_TYPES = (int, float, str)
+
+
+def _flag(name: str) -> str:
+    return "--" + ("split-seed" if name == "split_seed" else name.replace("_", "-"))
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The ``# comment`` beside each field in a dataclass's source (used as the option's help)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    return {m.group(1): m.group(2).strip() for m in re.finditer(r"^\s+(\w+):[^#\n]*#(.*)$", source, re.MULTILINE)}
+
+
+def _config_fields(cls: type) -> list[tuple[str, Any, str]]:
+    """``(field name, type hint, help)`` for each plain field of a config dataclass, nested ones flattened."""
+    hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out += _config_fields(hint)
+        else:
+            default = f" (default {f.default!r})" if f.default is not dataclasses.MISSING else ""
+            out.append((f.name, hint, comments.get(f.name, "") + default))
+    return out
+
+
+def _add_config_options(parser: argparse.ArgumentParser, classes: Sequence[type]) -> None:
+    """One option per config field: ints, floats, strings, Literal choices, bools and tuples of ints."""
+    seen: set[str] = set()
+    for cls in classes:
+        group = parser.add_argument_group(cls.__name__)
+        for name, hint, help_text in _config_fields(cls):
+            if name in seen:
+                raise RuntimeError(f"config field {name!r} appears twice among {[c.__name__ for c in classes]}")
+            seen.add(name)
+            origin, args = typing.get_origin(hint), typing.get_args(hint)
+            kwargs: dict[str, Any] = {"default": None, "help": help_text, "dest": name}
+            if origin is typing.Literal:
+                kwargs.update(choices=list(args), type=type(args[0]))
+            elif hint is bool:
+                kwargs.update(type=lambda s: s.lower() in ("1", "true", "yes", "on"), metavar="BOOL")
+            elif origin is tuple:
+                kwargs.update(type=args[0], nargs="+")
+            elif hint in PARSE_TYPES:
+                kwargs.update(type=hint)
+            else:
+                continue
+            group.add_argument(_flag(name), **kwargs)
+
+
+def _apply_overrides(config: Any, values: dict[str, Any]) -> Any:
+    """A copy of a (nested) config with every field that has a non-None value in ``values`` replaced."""
+    changes = {}
+    for f in dataclasses.fields(config):
+        current = getattr(config, f.name)
+        if dataclasses.is_dataclass(current):
+            changes[f.name] = _apply_overrides(current, values)
+        elif values.get(f.name) is not None:
+            value = values[f.name]
+            changes[f.name] = tuple(value) if isinstance(current, tuple) else value
+    return dataclasses.replace(config, **changes)
+
+
+def _train(argv: Sequence[str]) -> int:
+    from genlib.families import FAMILIES, get_family
+    from genlib.pretrained import get_recipe, pretrained_path
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("family", nargs="?", choices=sorted(FAMILIES))
+    pre.add_argument("--recipe")
+    known, _ = pre.parse_known_args(argv)
+    recipe = get_recipe(known.recipe) if known.recipe else None
+    family_name = known.family or (recipe.family if recipe else None)
+    if family_name is None:
+        print("genlib train: name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)", file=sys.stderr)
+        return 2
+    if recipe and recipe.family != family_name:
+        print(f"genlib train: recipe {recipe.name!r} is a {recipe.family!r} recipe, not {family_name!r}", file=sys.stderr)
+        return 2
+    family = get_family(family_name)
+    parser = argparse.ArgumentParser(prog=f"genlib train {family_name}", description=f"Train a {family.description}.")
+    parser.add_argument("family", nargs="?")
+    parser.add_argument("--recipe", help="start from a named recipe (see `genlib recipes`); flags override it")
+    parser.add_argument("--out", type=Path, help="checkpoint to write (default: data/<recipe>.safetensors or runs/<family>.safetensors)")
+    parser.add_argument("--resume", type=Path, help="continue a run from its (full, not --slim) checkpoint")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimisation steps in total")
+    parser.add_argument("--save-every", type=int, default=0, help="also checkpoint every N steps (default: each epoch)")
+    parser.add_argument("--slim", action="store_true", help="save weights only (small; cannot resume)")
+    parser.add_argument("--download", action="store_true", help="download K49/KMNIST/MNIST if missing")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_options(parser, [family.model_config, family.train_config])
+    args = parser.parse_args(argv)
+    values = vars(args)
+    model_config = _apply_overrides(recipe.model_config if recipe else family.model_config(), values)
+    train_config = _apply_overrides(recipe.train_config if recipe else family.train_config(), values)
+    out = args.out or (pretrained_path(recipe.name) if recipe else Path("runs") / f"{family_name}.safetensors")
+    data = None
+    if args.download:
+        from genlib.data.datasets import prepare_dataset
+
+        data = prepare_dataset(train_config.data, download=True)
+    result = family.train(
+        model_config, train_config, data=data, out=out, resume=args.resume, max_steps=args.max_steps,
+        save_every=args.save_every, slim=args.slim or bool(recipe and not args.resume and args.out is None),
+        progress=not args.no_progress,
+    )
+    last = result.history[-1] if result.history else {}
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "epoch")
+    print(f"wrote {out} after {result.state.epoch} epochs / {result.state.step} steps ({result.state.seconds:.1f} s). {summary}")
+    return 0
+
+
+def _recipes(argv: Sequence[str]) -> int:
+    from genlib.pretrained import RECIPES, pretrained_path, recipe_command
+
+    argparse.ArgumentParser(prog="genlib recipes", description="List the recipes of the pretrained checkpoints.").parse_args(argv)
+    for recipe in RECIPES.values():
+        status = "present" if pretrained_path(recipe.name).exists() else "missing"
+        print(f"{recipe.name} ({status}): {recipe.description}\n    genlib train --recipe {recipe.name}\n    = {recipe_command(recipe)}")
+    return 0
+
+
+def sample_labels(n: int, n_classes: int, n_styles: int, class_index: int | None, style: int | None) -> tuple[Any, Any]:
+    """Requested labels: ``n`` per (class, style) cell over the chosen classes and styles, style fastest."""
+    import torch
+
+    if n < 1:
+        raise ValueError(f"--n must be >= 1, got {n}")
+    if class_index is not None and not 0 <= class_index < n_classes:
+        raise ValueError(f"--class {class_index} is out of range: allowed 0..{n_classes - 1}")
+    if style is not None and not 0 <= style < n_styles:
+        raise ValueError(f"--style {style} is out of range: allowed 0..{n_styles - 1}")
+    classes = torch.arange(n_classes) if class_index is None else torch.tensor([class_index])
+    styles = torch.arange(n_styles) if style is None else torch.tensor([style])
+    grid_c = classes.repeat_interleave(len(styles) * n)
+    grid_s = styles.repeat_interleave(n).repeat(len(classes))
+    return grid_c, grid_s
+
+
+def _sample(argv: Sequence[str]) -> int:
+    import numpy as np
+
+    parser = argparse.ArgumentParser(prog="genlib sample", description="Generate samples in K49's npz format.")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--n", type=int, default=10, help="samples per requested (class, style) cell")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="FILE.npz: arr_0 uint8 [N,28,28], classes, styles")
+    parser.add_argument("--class", dest="class_index", type=int, help="only this class (default: every class)")
+    parser.add_argument("--style", type=int, help="only this style, 0 thin / 1 thick (default: both)")
+    parser.add_argument("--png", type=Path, help="also save a grid of the samples")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    from genlib.families import family_of_checkpoint
+
+    family = family_of_checkpoint(args.checkpoint)
+    loaded = family.load(args.checkpoint, device=args.device)
+    classes, styles = sample_labels(args.n, loaded.model_config.n_classes, loaded.model_config.n_styles, args.class_index, args.style)
+    images = family.sample(loaded.model, classes, styles, seed=args.seed)
+    arr = (images[:, 0].clamp(0, 1) * 255).round().to("cpu").numpy().astype(np.uint8)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, arr_0=arr, classes=classes.numpy(), styles=styles.numpy())
+    if args.png:
+        from genlib.plots import save_figure, show_images
+
+        save_figure(show_images(images, ncol=min(len(images), 2 * args.n if args.style is None else args.n)), str(args.png))
+    print(f"wrote {args.out}: {len(arr)} samples of {args.checkpoint.name} (seed {args.seed})")
+    return 0
+
+
+def _data(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="genlib data", description="Inspect, download or rebuild datasets.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    info = sub.add_parser("info", help="sizes, classes and style statistics of a dataset")
+    info.add_argument("--dataset", default="kana49")
+    dl = sub.add_parser("download", help="download K49 / KMNIST / MNIST (md5-verified) into data/")
+    dl.add_argument("dataset", choices=["k49", "kmnist", "mnist"])
+    build = sub.add_parser("build-kana49", help="regenerate the embedded Kana-49 dataset from its shipped atlas")
+    build.add_argument("--out", type=Path, help="output folder (default: data/kana49)")
+    args = parser.parse_args(argv)
+    from genlib.data.datasets import DataConfig, load_dataset, prepare_dataset, repo_data_dir
+
+    if args.action == "download":
+        for split in ("train", "test"):
+            raw = load_dataset(args.dataset, split, download=True)
+            print(f"{args.dataset} {split}: {raw.images.shape[0]} images")
+        return 0
+    if args.action == "build-kana49":
+        from genlib.data.kana49 import build_kana49
+
+        out = args.out or repo_data_dir() / "kana49"
+        written = build_kana49(out, repo_data_dir() / "kana49" / "kana49-atlas.npz")
+        print("\n".join(f"wrote {p}" for p in written.values()))
+        return 0
+    data = prepare_dataset(DataConfig(dataset=args.dataset))
+    note = " (synthetic stand-in, not Kuzushiji)" if data.synthetic else ""
+    print(f"{args.dataset}{note}: {len(data.train)} train / {len(data.test)} test images, {data.n_classes} classes")
+    print(f"thick share: train {data.train.styles.float().mean():.3f}, test {data.test.styles.float().mean():.3f}")
+    return 0
+
+
+def _evaluate(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="genlib evaluate", description="Evaluate checkpoints with one metric suite.")
+    parser.add_argument("checkpoints", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, default=Path("results.md"), help="Markdown table (a .csv is written beside it)")
+    parser.add_argument("--n-per-cell", type=int, default=50, help="samples per (class, style) cell")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from genlib.evaluation import evaluate_checkpoints, write_csv, write_markdown_table
+
+    rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed)
+    write_markdown_table(rows, args.out)
+    write_csv(rows, args.out.with_suffix(".csv"))
+    print(args.out.read_text())
+    return 0
+
+
+def _report(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="genlib report", description="Execute the notebooks headless and keep their figures.")
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/report-<timestamp>)")
+    parser.add_argument("--notebooks", type=Path, default=Path("notebooks"))
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    args = parser.parse_args(argv)
+    from genlib.report import run_report
+
+    index = run_report(args.notebooks, args.out, timeout=args.timeout)
+    print(f"report: {index}")
+    return 0
+
+
+COMMANDS = {
+    "train": _train,
+    "recipes": _recipes,
+    "sample": _sample,
+    "evaluate": _evaluate,
+    "data": _data,
+    "report": _report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``genlib`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        print("commands: " + ", ".join(COMMANDS))
+        return 0
+    command = argv[0]
+    if command == "--version":
+        from genlib import __version__
+
+        print(__version__)
+        return 0
+    if command not in COMMANDS:
+        print(f"genlib: unknown command {command!r}: allowed {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](argv[1:])
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        print(f"genlib {command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""Dataclass configs to and from JSON dicts (for checkpoints and the CLI)."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def config_from_dict(cls: type[T], d: dict[str, Any]) -> T:
+    """Rebuild a (possibly nested) dataclass config from a dict, rejecting unknown keys.
+
+    Raises:
+        ValueError: a key that ``cls`` has no field for (names the key and the allowed fields).
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {sorted(unknown)}: allowed {sorted(names)}")
+    kwargs = {}
+    for key, value in d.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = config_from_dict(hint, value)
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_replace(config: T, **changes: Any) -> T:
+    """``dataclasses.replace`` that names the bad field when one does not exist."""
+    names = {f.name for f in dataclasses.fields(config)}
+    unknown = set(changes) - names
+    if unknown:
+        raise ValueError(f"unknown {type(config).__name__} field(s) {sorted(unknown)}: allowed {sorted(names)}")
+    return dataclasses.replace(config, **changes)

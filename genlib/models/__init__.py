@@ -1,0 +1,1 @@
+"""One module per model family; see :mod:`genlib.families` for the name → family table."""

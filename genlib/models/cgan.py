@@ -1,0 +1,181 @@
+"""Conditional GANs: the seed's MLP CGAN (seed 000 §4.3) and its two variants (§6.1).
+
+A CGAN learns ``G(z | y)`` with ``y = (class, style)`` by playing the conditional minimax game
+(Mirza & Osindero 2014; seed eq. (4))::
+
+    min_G max_D  E_x[log D(x | y)] + E_z[log(1 - D(G(z | y) | y))]
+
+- ``arch="mlp"`` (seed 000 §4.3.2–4.3.3): G: ``z (64) + one-hot class (49) + one-hot style (2)``
+  → 256 ReLU → 784 tanh, on data rescaled to [-1, 1] (``x * 2 - 1``); D: image (784) + class (49)
+  + style (2) → 256 ReLU → 1.
+- ``input_order="cxs"`` (seed §6.1.1, Architecture 1): D reads ``(class, image, style)`` instead of
+  ``(image, class, style)``. For a dense first layer this only permutes its weight columns.
+- ``output="sigmoid"`` (seed §6.1.2, Architecture 2): G ends with a sigmoid and the data stay in [0, 1].
+- ``arch="conv"``: seed 004's convolutional cGAN, in :mod:`genlib.models.cgan_conv`.
+
+The discriminators return *logits*; the seed's ``Sigmoid`` + ``BCELoss`` is folded into the
+numerically stable losses of :mod:`genlib.losses` (the same function of the same numbers).
+Generators return images in their data range (``model_range``); :func:`sample` maps them to [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from genlib.models.conditioning import label_codes, seeded_normal
+
+IMAGE_PIXELS = 28 * 28
+ARCHS: tuple[str, ...] = ("mlp", "conv")
+OUTPUTS: tuple[str, ...] = ("tanh", "sigmoid")
+STYLE_JOINS: tuple[str, ...] = ("concat", "add")
+
+
+@dataclass(frozen=True)
+class CGANConfig:
+    """Architecture of a conditional GAN (defaults: the seed's MLP CGAN, §4.3).
+
+    ``conv_config()`` in :mod:`genlib.models.cgan_conv` gives seed 004's convolutional model.
+    """
+
+    arch: Literal["mlp", "conv"] = "mlp"  # mlp: seed 000's dense nets; conv: seed 004's convolutional cGAN
+    n_classes: int = 49  # class labels 0..n_classes-1 (49 for K49 / Kana-49, 10 for MNIST)
+    n_styles: int = 2  # style labels (0 thin, 1 thick)
+    latent_dim: int = 64  # size of the noise z (seed 000: 64; seed 004 family: 100)
+    hidden_dim: int = 256  # mlp: hidden width of G and D (seed: 256)
+    input_order: Literal["xcs", "cxs"] = "xcs"  # mlp D input: (image, class, style) or Architecture 1's (class, image, style)
+    output: Literal["tanh", "sigmoid"] = "tanh"  # G's last activation; tanh trains on [-1, 1] data, sigmoid on [0, 1]
+    embed_dim: int = 50  # conv: size of the label embeddings (seed 004: 50)
+    channels: int = 128  # conv: filters of G's transposed convs and D's second conv (seed 004: 128)
+    style_join: Literal["concat", "add"] = "concat"  # conv: style as its own label map, or added to the class embedding
+    dropout: float = 0.2  # conv: dropout before D's dense output (seed 004: 0.2)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.input_order not in ("xcs", "cxs"):
+            raise ValueError(f"input_order must be 'xcs' or 'cxs', got {self.input_order!r}")
+        if self.arch == "conv" and self.input_order != "xcs":
+            raise ValueError("input_order='cxs' is an MLP variant (seed §6.1.1); the conv D stacks label maps as channels")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.style_join not in STYLE_JOINS:
+            raise ValueError(f"style_join must be one of {STYLE_JOINS}, got {self.style_join!r}")
+        for name in ("n_classes", "n_styles", "latent_dim", "hidden_dim", "embed_dim", "channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.arch == "conv" and self.channels < 2:
+            raise ValueError(f"conv channels must be >= 2 (D's first conv has channels // 2), got {self.channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def to_model_range(x: Tensor, config: CGANConfig) -> Tensor:
+    """Images in [0, 1] → the generator's range: ``x * 2 - 1`` for tanh (seed §4.3.1), unchanged for sigmoid."""
+    return x * 2 - 1 if config.output == "tanh" else x
+
+
+def to_unit_range(x: Tensor, config: CGANConfig) -> Tensor:
+    """Generator output → [0, 1]: ``(x + 1) / 2`` for tanh, unchanged for sigmoid."""
+    return (x + 1) / 2 if config.output == "tanh" else x
+
+
+def output_activation(name: str) -> nn.Module:
+    """``nn.Tanh()`` or ``nn.Sigmoid()`` for ``CGANConfig.output``."""
+    return nn.Tanh() if name == "tanh" else nn.Sigmoid()
+
+
+class Generator(nn.Module):
+    """Seed 000's generator: ``[z, c1h, s1h]`` → 256 ReLU → 784 tanh (or sigmoid).
+
+    Shapes: ``z`` ``[B, latent_dim]``; ``classes``, ``styles`` int64 ``[B]``;
+    output ``[B, 1, 28, 28]`` in [-1, 1] (tanh) or [0, 1] (sigmoid).
+    """
+
+    def __init__(self, config: CGANConfig = CGANConfig()) -> None:
+        super().__init__()
+        if config.arch != "mlp":
+            raise ValueError(f"Generator builds arch 'mlp'; use ConvGenerator for {config.arch!r}")
+        self.config = config
+        c = config
+        self.net = nn.Sequential(
+            nn.Linear(c.latent_dim + c.n_classes + c.n_styles, c.hidden_dim),  # input: noise + labels
+            nn.ReLU(),
+            nn.Linear(c.hidden_dim, IMAGE_PIXELS),  # output layer: one value per pixel
+            output_activation(c.output),
+        )
+
+    def forward(self, z: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
+        c1h, s1h = label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
+        return self.net(torch.cat((z, c1h, s1h), dim=1)).reshape(-1, 1, 28, 28)
+
+
+class Discriminator(nn.Module):
+    """Seed 000's discriminator: ``[x, c1h, s1h]`` (or ``[c1h, x, s1h]``) → 256 ReLU → 1 logit.
+
+    Shapes: ``x`` ``[B, 1, 28, 28]`` or ``[B, 784]`` in the generator's range; output logits ``[B]``
+    (``sigmoid(logit)`` is the seed's probability that ``x`` is real given its labels).
+    """
+
+    def __init__(self, config: CGANConfig = CGANConfig()) -> None:
+        super().__init__()
+        if config.arch != "mlp":
+            raise ValueError(f"Discriminator builds arch 'mlp'; use ConvDiscriminator for {config.arch!r}")
+        self.config = config
+        c = config
+        self.net = nn.Sequential(
+            nn.Linear(IMAGE_PIXELS + c.n_classes + c.n_styles, c.hidden_dim),  # input: image + labels
+            nn.ReLU(),
+            nn.Linear(c.hidden_dim, 1),  # real/fake logit (the seed's Sigmoid lives in the loss)
+        )
+
+    def forward(self, x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
+        c1h, s1h = label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
+        x = x.reshape(x.shape[0], IMAGE_PIXELS)
+        parts = (x, c1h, s1h) if self.config.input_order == "xcs" else (c1h, x, s1h)
+        return self.net(torch.cat(parts, dim=1)).squeeze(1)
+
+
+def build_cgan(config: CGANConfig) -> tuple[nn.Module, nn.Module]:
+    """The ``(generator, discriminator)`` pair for ``config.arch``."""
+    if config.arch == "conv":
+        from genlib.models.cgan_conv import ConvDiscriminator, ConvGenerator  # cgan_conv imports this module
+
+        return ConvGenerator(config), ConvDiscriminator(config)
+    return Generator(config), Discriminator(config)
+
+
+def noise_for(model: nn.Module, n: int, seed: int, same_noise: bool = False) -> Tensor:
+    """Seeded latents ``z`` ``[n, latent_dim]`` on the model's device; ``same_noise`` repeats one ``z`` n times."""
+    device = next(model.parameters()).device
+    if same_noise:
+        return seeded_normal((1, model.config.latent_dim), seed, device).expand(n, -1)
+    return seeded_normal((n, model.config.latent_dim), seed, device)
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module, classes: Tensor, styles: Tensor, *, seed: int = 0, same_noise: bool = False, z: Tensor | None = None
+) -> Tensor:
+    """Generate ``G(z | class, style)`` for ``z ~ N(0, I)``: images ``[N, 1, 28, 28]`` in [0, 1].
+
+    Args:
+        model: a generator (``Generator`` or ``ConvGenerator``; e.g. ``load(path).model``).
+        classes, styles: int64 ``[N]``.
+        seed: seeds the noise, which comes from its own generator (same images on any device).
+        same_noise: use one ``z`` for all N images (fixed-noise grids: only the labels change).
+        z: explicit latents ``[N, latent_dim]`` (overrides ``seed`` and ``same_noise``).
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    if z is None:
+        z = noise_for(model, classes.shape[0], seed, same_noise)
+    elif z.shape != (classes.shape[0], model.config.latent_dim):
+        raise ValueError(f"z must have shape {(classes.shape[0], model.config.latent_dim)}, got {tuple(z.shape)}")
+    images = model(z.to(device), classes.to(device), styles.to(device))
+    model.train(was_training)
+    return to_unit_range(images, model.config).clamp(0, 1)

@@ -1,0 +1,51 @@
+"""Label plumbing shared by every conditional model: validation and one-hot codes."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_labels(labels: Tensor, n: int, name: str) -> Tensor:
+    """Validate an int64 label tensor ``[B]`` with values in 0..n-1 and return it.
+
+    Raises:
+        ValueError: wrong dtype/shape, or a value out of range — the message names the bad value
+            and the allowed range, e.g. ``class 52 is out of range: allowed 0..48``.
+    """
+    if not isinstance(labels, Tensor):
+        raise ValueError(f"{name} labels must be a torch.Tensor of int64 indices, got {type(labels).__name__}")
+    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise ValueError(f"{name} labels must be integer indices, got dtype {labels.dtype}")
+    if labels.ndim != 1:
+        raise ValueError(f"{name} labels must have shape [B], got {tuple(labels.shape)}")
+    if labels.numel():
+        bad = labels[(labels < 0) | (labels >= n)]
+        if bad.numel():
+            raise ValueError(f"{name} {int(bad[0])} is out of range: allowed 0..{n - 1}")
+    return labels.long()
+
+
+def label_codes(classes: Tensor, styles: Tensor, n_classes: int, n_styles: int) -> tuple[Tensor, Tensor]:
+    """Validated one-hot codes ``([B, n_classes], [B, n_styles])`` (float32) for class and style."""
+    c = check_labels(classes, n_classes, "class")
+    s = check_labels(styles, n_styles, "style")
+    if c.shape != s.shape:
+        raise ValueError(f"class and style labels must have the same shape, got {tuple(c.shape)} and {tuple(s.shape)}")
+    return (
+        torch.nn.functional.one_hot(c, n_classes).float(),
+        torch.nn.functional.one_hot(s, n_styles).float(),
+    )
+
+
+def full_labels(value: int, n: int, count: int, name: str, device: torch.device | str = "cpu") -> Tensor:
+    """``count`` copies of one label as int64 ``[count]``, validated (for sampling a single class)."""
+    if not 0 <= int(value) < n:
+        raise ValueError(f"{name} {value} is out of range: allowed 0..{n - 1}")
+    return torch.full((count,), int(value), dtype=torch.int64, device=device)
+
+
+def seeded_normal(shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu") -> Tensor:
+    """Standard normal noise from its own CPU generator: the same ``seed`` gives the same noise on any device."""
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(shape, generator=g).to(device)

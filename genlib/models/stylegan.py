@@ -1,0 +1,399 @@
+"""A conditional, progressively growing StyleGAN (Karras et al. 2019) small enough for a CPU.
+
+The generator is two separate calls (StyleGAN §2):
+
+- ``w = G.mapping(z, classes, styles)`` — 8 equalized dense layers (lr multiplier 0.01) from the
+  pixel-normalized ``z`` concatenated with class and style embeddings to ``w [B, w_dim]``;
+- ``img = G.synthesis(ws, step, alpha)`` — a learned constant 4x4 input, then one block per
+  resolution (upsample, conv, noise, AdaIN(w), twice); ``step`` picks the output resolution
+  ``4 * 2**step`` and ``alpha`` fades the newest block in: ``(1 - alpha) * upsampled_skip + alpha * out``.
+
+Each AdaIN layer reads its own row of ``ws [B, num_ws, w_dim]``, which makes style mixing a tensor
+operation: :func:`blend_w` interpolates two codes (the seed's ``0.4 * w[0] + 0.6 * w[1]`` is ``t = 0.6``),
+:func:`crossover_ws` takes coarse layers from one code and fine layers from another.
+
+The discriminator mirrors the synthesis network (from-image layer per resolution, average-pool
+downsampling, minibatch standard deviation, fade-in) and is conditioned by projection
+(Miyato & Koyama 2018): ``D(x, c, s) = psi(h) + <E_c[c] + E_s[s], h> / sqrt(C)`` for final features ``h``.
+
+Images live in [-1, 1] at ``resolution`` (28x28 data is padded by 2 px each side to 32x32);
+:meth:`Generator.to_unit_images` crops back and maps to [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlib.models.conditioning import label_codes
+from genlib.models.stylegan_layers import (
+    LRELU_SLOPE,
+    AdaIN,
+    EqualConv2d,
+    EqualLinear,
+    MinibatchStdDev,
+    NoiseInjection,
+    PixelNorm,
+    downsample2x,
+    upsample2x,
+)
+
+NoiseMode = Literal["random", "const", "none"]
+NOISE_MODES: tuple[str, ...] = ("random", "const", "none")
+TruncationTarget = Literal["label", "global"]
+
+
+@dataclass(frozen=True)
+class StyleGANConfig:
+    """Architecture of the conditional StyleGAN (JSON-able; a checkpoint rebuilds the model from it)."""
+
+    resolution: int = 32  # synthesis size, a power of two >= 8 (32 for 28x28 data, 64 for image folders)
+    image_size: int = 28  # data size; padded by (resolution - image_size) / 2 px per side
+    image_channels: int = 1  # 1 grayscale, 3 RGB
+    z_dim: int = 128  # latent z
+    w_dim: int = 128  # intermediate latent w (also the size of the label embeddings)
+    mapping_layers: int = 8  # dense layers in the mapping network
+    mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network
+    channel_base: int = 1024  # feature channels at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 128  # so 4:128, 8:128, 16:64, 32:32, 64:16
+    n_classes: int = 49  # class labels 0..n_classes-1
+    n_styles: int = 2  # style labels {0 thin, 1 thick}
+    mbstd_group: int = 4  # minibatch-stddev group size in the discriminator
+    w_avg_beta: float = 0.995  # decay of the running mean of w used by truncation
+
+    def __post_init__(self) -> None:
+        r = self.resolution
+        if r < 8 or r & (r - 1) != 0:
+            raise ValueError(f"resolution must be a power of two >= 8, got {r}")
+        if not 0 < self.image_size <= r or (r - self.image_size) % 2 != 0:
+            raise ValueError(f"image_size must be in 1..{r} with an even difference to resolution {r}, got {self.image_size}")
+        if self.image_channels not in (1, 3):
+            raise ValueError(f"image_channels must be 1 or 3, got {self.image_channels}")
+        for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "n_classes", "n_styles"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def num_blocks(self) -> int:
+        """Synthesis blocks, one per resolution 4, 8, ..., resolution."""
+        return int(math.log2(self.resolution)) - 1
+
+    @property
+    def max_step(self) -> int:
+        """Index of the last growing step (output resolution ``4 * 2**max_step = resolution``)."""
+        return self.num_blocks - 1
+
+    @property
+    def num_ws(self) -> int:
+        """Rows of ``ws``: two AdaIN layers per block."""
+        return 2 * self.num_blocks
+
+    @property
+    def pad(self) -> int:
+        """Pixels of padding on each side between ``image_size`` and ``resolution``."""
+        return (self.resolution - self.image_size) // 2
+
+    def channels(self, step: int) -> int:
+        """Feature channels at growing step ``step`` (resolution ``4 * 2**step``)."""
+        return min(self.channel_base // (4 * 2**step), self.channel_max)
+
+
+def _lrelu(x: Tensor) -> Tensor:
+    return F.leaky_relu(x, LRELU_SLOPE)
+
+
+def blend_w(w_a: Tensor, w_b: Tensor, t: float) -> Tensor:
+    """Linear style mixing ``w = (1 - t) * w_a + t * w_b``; ``t = 0`` gives ``w_a``, ``t = 1`` gives ``w_b`` exactly."""
+    return (1 - t) * w_a + t * w_b
+
+
+def crossover_ws(ws_a: Tensor, ws_b: Tensor, k: int) -> Tensor:
+    """Crossover mixing: layers ``[:k]`` (coarse) from A, ``[k:]`` (fine) from B; ``ws [B, num_ws, w_dim]``."""
+    if not 0 <= k <= ws_a.shape[1]:
+        raise ValueError(f"crossover layer must be in 0..{ws_a.shape[1]}, got {k}")
+    return torch.cat([ws_a[:, :k], ws_b[:, k:]], dim=1)
+
+
+class MappingNetwork(nn.Module):
+    """``(z, classes, styles) -> w``: normalized z and label embeddings through 8 equalized dense layers.
+
+    Tracks running means of ``w`` (global, and per (class, style) label) for the truncation trick.
+    """
+
+    def __init__(self, cfg: StyleGANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.norm = PixelNorm()
+        self.class_embed = EqualLinear(cfg.n_classes, cfg.w_dim, bias=False, gain=1.0)  # one-hot -> E_c[c]
+        self.style_embed = EqualLinear(cfg.n_styles, cfg.w_dim, bias=False, gain=1.0)  # one-hot -> E_s[s]
+        dims = [cfg.z_dim + 2 * cfg.w_dim] + [cfg.w_dim] * cfg.mapping_layers
+        self.layers = nn.ModuleList(EqualLinear(a, b, lr_mul=cfg.mapping_lr_mul) for a, b in zip(dims[:-1], dims[1:]))
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+        self.register_buffer("w_avg_label", torch.zeros(cfg.n_classes, cfg.n_styles, cfg.w_dim))
+        self.register_buffer("w_avg_count", torch.zeros(cfg.n_classes * cfg.n_styles + 1))  # updates per label, then global
+
+    def forward(
+        self, z: Tensor, classes: Tensor, styles: Tensor, psi: float = 1.0, truncation: TruncationTarget = "label"
+    ) -> Tensor:
+        """``z [B, z_dim]``, labels int64 ``[B]`` -> ``w [B, w_dim]`` (truncated towards the mean when psi < 1)."""
+        if z.ndim != 2 or z.shape[1] != self.cfg.z_dim:
+            raise ValueError(f"z must have shape [B, {self.cfg.z_dim}], got {tuple(z.shape)}")
+        c_onehot, s_onehot = label_codes(classes, styles, self.cfg.n_classes, self.cfg.n_styles)  # validates
+        if classes.shape[0] != z.shape[0]:
+            raise ValueError(f"batch sizes differ: z has {z.shape[0]} rows, the labels {classes.shape[0]}")
+        c = self.class_embed(c_onehot.to(z))  # E_c[c], [B, w_dim]
+        s = self.style_embed(s_onehot.to(z))  # E_s[s], [B, w_dim]
+        x = torch.cat([self.norm(z), self.norm(c), self.norm(s)], dim=1)  # [B, z_dim + 2 w_dim]
+        for layer in self.layers:
+            x = _lrelu(layer(x))
+        return self.truncate(x, classes, styles, psi, truncation) if psi != 1.0 else x
+
+    def truncate(self, w: Tensor, classes: Tensor, styles: Tensor, psi: float, target: TruncationTarget = "label") -> Tensor:
+        """Truncation trick ``w' = w_avg + psi * (w - w_avg)`` towards the label's (or the global) mean."""
+        if target == "label":
+            w_avg = self.w_avg_label[classes, styles]  # [B, w_dim]
+        elif target == "global":
+            w_avg = self.w_avg.expand_as(w)
+        else:
+            raise ValueError(f"truncation target must be 'label' or 'global', got {target!r}")
+        return w_avg + psi * (w - w_avg)
+
+    @torch.no_grad()
+    def update_w_avg(self, w: Tensor, classes: Tensor, styles: Tensor) -> None:
+        """Move the running means towards this batch: ``avg += r * (mean_batch - avg)``, ``r = max(1 - beta, 1/(n+1))``.
+
+        The ``1/(n+1)`` term makes the first updates an exact running mean instead of a decay from zero.
+        """
+        n_labels = self.cfg.n_classes * self.cfg.n_styles
+        label = classes * self.cfg.n_styles + styles  # [B] flat label index
+        sums = torch.zeros(n_labels, w.shape[1], dtype=w.dtype, device=w.device).index_add_(0, label, w)
+        hits = torch.bincount(label, minlength=n_labels)  # [n_labels]
+        means = torch.cat([sums / hits.clamp(min=1)[:, None], w.mean(0, keepdim=True)])  # [n_labels + 1, w_dim]
+        present = torch.cat([hits > 0, hits.new_ones(1, dtype=torch.bool)])
+        rate = torch.clamp(1.0 / (self.w_avg_count + 1), min=1 - self.cfg.w_avg_beta) * present  # 0 where absent
+        avgs = torch.cat([self.w_avg_label.reshape(n_labels, -1), self.w_avg[None]])
+        avgs = avgs + rate[:, None] * (means - avgs)
+        self.w_avg_label.copy_(avgs[:-1].reshape_as(self.w_avg_label))
+        self.w_avg.copy_(avgs[-1])
+        self.w_avg_count.add_(present.to(self.w_avg_count.dtype))
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: ``[upsample, conv] | const -> noise -> lrelu -> AdaIN -> conv -> noise -> lrelu -> AdaIN``."""
+
+    def __init__(self, cfg: StyleGANConfig, step: int) -> None:
+        super().__init__()
+        out_ch, size = cfg.channels(step), 4 * 2**step
+        if step == 0:
+            self.const = nn.Parameter(torch.ones(1, out_ch, 4, 4))  # learned constant input
+            self.conv1 = None
+        else:
+            self.conv1 = EqualConv2d(cfg.channels(step - 1), out_ch, 3)
+        self.noise1, self.adain1 = NoiseInjection(out_ch), AdaIN(out_ch, cfg.w_dim)
+        self.conv2 = EqualConv2d(out_ch, out_ch, 3)
+        self.noise2, self.adain2 = NoiseInjection(out_ch), AdaIN(out_ch, cfg.w_dim)
+        self.register_buffer("noise_const", torch.randn(2, 1, size, size))  # fixed noise for noise_mode="const"
+        self.size = size
+
+    def _noise(self, i: int, x: Tensor, mode: NoiseMode, generator: torch.Generator | None) -> Tensor | None:
+        if mode == "random":  # drawn on the generator's device, so a CPU generator gives the same noise anywhere
+            device = generator.device if generator is not None else x.device
+            return torch.randn(x.shape[0], 1, self.size, self.size, device=device, generator=generator).to(x)
+        return self.noise_const[i : i + 1] if mode == "const" else None
+
+    def _noise_act_adain(self, x, i, noise_layer, adain, w, mode, generator) -> Tensor:
+        noise = self._noise(i, x, mode, generator)
+        if noise is not None:
+            x = noise_layer(x, noise)
+        return adain(_lrelu(x), w)
+
+    def forward(
+        self, x: Tensor | None, w1: Tensor, w2: Tensor, noise_mode: NoiseMode, generator: torch.Generator | None
+    ) -> Tensor:
+        """``x [B, C_prev, S/2, S/2]`` (None for the first block), ``w1, w2 [B, w_dim]`` -> ``[B, C, S, S]``."""
+        if self.conv1 is None:
+            x = self.const.expand(w1.shape[0], -1, -1, -1)
+        else:
+            x = self.conv1(upsample2x(x))
+        x = self._noise_act_adain(x, 0, self.noise1, self.adain1, w1, noise_mode, generator)
+        x = self.conv2(x)
+        return self._noise_act_adain(x, 1, self.noise2, self.adain2, w2, noise_mode, generator)
+
+
+class SynthesisNetwork(nn.Module):
+    """``ws -> image`` at resolution ``4 * 2**step``, with one to-image 1x1 conv per resolution."""
+
+    def __init__(self, cfg: StyleGANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.blocks = nn.ModuleList(SynthesisBlock(cfg, i) for i in range(cfg.num_blocks))
+        self.to_image = nn.ModuleList(EqualConv2d(cfg.channels(i), cfg.image_channels, 1, gain=1.0) for i in range(cfg.num_blocks))
+
+    def forward(
+        self,
+        ws: Tensor,
+        step: int | None = None,
+        alpha: float = 1.0,
+        noise_mode: NoiseMode = "random",
+        noise_generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Render images.
+
+        Args:
+            ws: ``[B, num_ws, w_dim]`` (one w per AdaIN layer) or ``[B, w_dim]`` (broadcast to all layers).
+            step: growing step 0..max_step (output ``4 * 2**step``); None = full resolution.
+            alpha: fade-in of the newest block in [0, 1] (1 = fully grown).
+            noise_mode: "random" (fresh noise, from ``noise_generator`` if given), "const" (fixed buffers), "none".
+        Returns:
+            ``[B, image_channels, 4 * 2**step, 4 * 2**step]``, roughly in [-1, 1].
+        """
+        step = _check_step_alpha(self.cfg, step, alpha)
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if ws.ndim == 2:
+            ws = broadcast_ws(ws, self.cfg.num_ws)
+        if ws.ndim != 3 or ws.shape[1] != self.cfg.num_ws:
+            raise ValueError(f"ws must have shape [B, {self.cfg.num_ws}, {self.cfg.w_dim}] or [B, w_dim], got {tuple(ws.shape)}")
+        x, prev = None, None
+        for i in range(step + 1):
+            prev = x
+            x = self.blocks[i](x, ws[:, 2 * i], ws[:, 2 * i + 1], noise_mode, noise_generator)
+        out = self.to_image[step](x)
+        if step > 0 and alpha < 1:
+            upsampled_skip = upsample2x(self.to_image[step - 1](prev))  # previous resolution's image, enlarged
+            out = (1 - alpha) * upsampled_skip + alpha * out
+        return out
+
+
+def broadcast_ws(w: Tensor, num_ws: int) -> Tensor:
+    """Repeat one ``w [B, w_dim]`` for every AdaIN layer: ``-> ws [B, num_ws, w_dim]``."""
+    return w[:, None, :].expand(-1, num_ws, -1)
+
+
+def _check_step_alpha(cfg: StyleGANConfig, step: int | None, alpha: float) -> int:
+    step = cfg.max_step if step is None else step
+    if not 0 <= step <= cfg.max_step:
+        raise ValueError(f"step must be in 0..{cfg.max_step}, got {step}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    return step
+
+
+class Generator(nn.Module):
+    """``G(z, classes, styles, step, alpha) = synthesis(mapping(z, classes, styles), step, alpha)``."""
+
+    def __init__(self, cfg: StyleGANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.mapping = MappingNetwork(cfg)
+        self.synthesis = SynthesisNetwork(cfg)
+
+    def forward(
+        self,
+        z: Tensor,
+        classes: Tensor,
+        styles: Tensor,
+        step: int | None = None,
+        alpha: float = 1.0,
+        psi: float = 1.0,
+        noise_mode: NoiseMode = "random",
+        noise_generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``z [B, z_dim]``, labels ``[B]`` -> images ``[B, C, 4 * 2**step, 4 * 2**step]`` in about [-1, 1]."""
+        w = self.mapping(z, classes, styles, psi=psi)
+        return self.synthesis(w, step, alpha, noise_mode, noise_generator)
+
+    def mix(
+        self,
+        z_a: Tensor,
+        z_b: Tensor,
+        classes: Tensor,
+        styles: Tensor,
+        *,
+        t: float | None = None,
+        crossover: int | None = None,
+        classes_b: Tensor | None = None,
+        styles_b: Tensor | None = None,
+        psi: float = 1.0,
+        noise_mode: NoiseMode = "const",
+        noise_generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Style mixing of A ``(z_a, classes, styles)`` and B ``(z_b, classes_b, styles_b)`` at full resolution.
+
+        Give exactly one of ``t`` (blend: ``w = (1 - t) * w_a + t * w_b``) or ``crossover`` (layers
+        ``[:crossover]`` of ``ws`` from A, the rest from B). B's labels default to A's.
+        Returns ``[B, C, resolution, resolution]`` in about [-1, 1].
+        """
+        if (t is None) == (crossover is None):
+            raise ValueError(f"give exactly one of t (blend) or crossover (layer index), got t={t}, crossover={crossover}")
+        classes_b = classes if classes_b is None else classes_b
+        styles_b = styles if styles_b is None else styles_b
+        w_a = self.mapping(z_a, classes, styles, psi=psi)
+        w_b = self.mapping(z_b, classes_b, styles_b, psi=psi)
+        if t is not None:
+            ws = broadcast_ws(blend_w(w_a, w_b, t), self.cfg.num_ws)
+        else:
+            ws = crossover_ws(broadcast_ws(w_a, self.cfg.num_ws), broadcast_ws(w_b, self.cfg.num_ws), crossover)
+        return self.synthesis(ws, None, 1.0, noise_mode, noise_generator)
+
+    def to_unit_images(self, img: Tensor) -> Tensor:
+        """Full-resolution output ``[B, C, R, R]`` in [-1, 1] -> cropped ``[B, C, image_size, image_size]`` in [0, 1]."""
+        p = self.cfg.pad
+        img = img[..., p : img.shape[-2] - p, p : img.shape[-1] - p]
+        return ((img + 1) / 2).clamp(0, 1)  # x01 = (x + 1) / 2
+
+
+class DiscriminatorBlock(nn.Module):
+    """``conv3x3 -> lrelu -> conv3x3 -> lrelu -> avg-pool``: ``[B, C_in, S, S] -> [B, C_out, S/2, S/2]``."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.conv1 = EqualConv2d(in_ch, in_ch, 3)
+        self.conv2 = EqualConv2d(in_ch, out_ch, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return downsample2x(_lrelu(self.conv2(_lrelu(self.conv1(x)))))
+
+
+class Discriminator(nn.Module):
+    """Critic mirroring the synthesis network, conditioned on (class, style) by projection. Returns scores ``[B]``."""
+
+    def __init__(self, cfg: StyleGANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c0 = cfg.channels(0)
+        self.from_image = nn.ModuleList(EqualConv2d(cfg.image_channels, cfg.channels(i), 1) for i in range(cfg.num_blocks))
+        self.blocks = nn.ModuleList(DiscriminatorBlock(cfg.channels(i), cfg.channels(i - 1)) for i in range(1, cfg.num_blocks))
+        self.mbstd = MinibatchStdDev(cfg.mbstd_group)
+        self.conv = EqualConv2d(c0 + 1, c0, 3)
+        self.fc = EqualLinear(c0 * 16, c0)
+        self.out = EqualLinear(c0, 1, gain=1.0)
+        self.class_embed = EqualLinear(cfg.n_classes, c0, bias=False, gain=1.0)  # projection E_c
+        self.style_embed = EqualLinear(cfg.n_styles, c0, bias=False, gain=1.0)  # projection E_s
+
+    def forward(self, img: Tensor, classes: Tensor, styles: Tensor, step: int | None = None, alpha: float = 1.0) -> Tensor:
+        """``img [B, C, 4 * 2**step, 4 * 2**step]`` in [-1, 1], labels ``[B]`` -> scores ``[B]`` (real high)."""
+        step = _check_step_alpha(self.cfg, step, alpha)
+        size = 4 * 2**step
+        if img.ndim != 4 or img.shape[1:] != (self.cfg.image_channels, size, size):
+            raise ValueError(f"img must have shape [B, {self.cfg.image_channels}, {size}, {size}] at step {step}, got {tuple(img.shape)}")
+        c_onehot, s_onehot = label_codes(classes, styles, self.cfg.n_classes, self.cfg.n_styles)  # validates
+        if classes.shape[0] != img.shape[0]:
+            raise ValueError(f"batch sizes differ: img has {img.shape[0]} images, the labels {classes.shape[0]}")
+        x = _lrelu(self.from_image[step](img))
+        if step > 0:
+            x = self.blocks[step - 1](x)
+            if alpha < 1:
+                skip = _lrelu(self.from_image[step - 1](downsample2x(img)))  # the smaller network's input path
+                x = (1 - alpha) * skip + alpha * x
+            for i in range(step - 1, 0, -1):
+                x = self.blocks[i - 1](x)
+        x = _lrelu(self.conv(self.mbstd(x)))  # [B, c0, 4, 4]
+        h = _lrelu(self.fc(x.flatten(1)))  # final features h, [B, c0]
+        e = self.class_embed(c_onehot.to(h)) + self.style_embed(s_onehot.to(h))  # E_c[c] + E_s[s], [B, c0]
+        return self.out(h).squeeze(1) + (e * h).sum(1) / math.sqrt(h.shape[1])  # psi(h) + <e, h> / sqrt(c0)

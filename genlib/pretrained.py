@@ -1,0 +1,96 @@
+"""Named training recipes for the pretrained checkpoints in ``data/``, and load-or-train.
+
+Every checkpoint shipped in ``data/`` is made by one command::
+
+    genlib train --recipe <name>          # writes data/<name>.safetensors (slim: weights only)
+
+``genlib recipes`` prints each recipe with the equivalent explicit flags. Notebooks call
+:func:`load_or_train`, which loads the shipped file or, if it is missing, trains it with the
+same recipe (minutes on a CPU) and saves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from genlib.data.datasets import DataConfig, repo_data_dir
+from genlib.families import get_family
+from genlib.models.cvae import CVAEConfig
+from genlib.models.cvae_train import CVAETrainConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one pretrained checkpoint is made."""
+
+    name: str  # file stem under data/, says the family: cvae…, cgan…, stylegan…, classifier…
+    family: str  # key of genlib.families.FAMILIES
+    model_config: Any  # the family's model-config dataclass
+    train_config: Any  # the family's train-config dataclass
+    description: str
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe(
+            "cvae_seed_kana49", "cvae", CVAEConfig(), CVAETrainConfig(epochs=60),
+            "the seed's CVAE (latent 2, hidden 144), seed hyperparameters (Adam 1e-3, batch 100)",
+        ),
+        Recipe(
+            "cvae_conv_kana49", "cvae", CVAEConfig(arch="conv", latent_dim=16, hidden_dim=128, channels=32),
+            CVAETrainConfig(epochs=30),
+            "genlib's convolutional CVAE (latent 16), same optimiser and batch size as the seed",
+        ),
+    ]
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}: allowed {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+def pretrained_path(name: str, root: Path | None = None) -> Path:
+    """``data/<name>.safetensors`` (or under ``root``)."""
+    return (Path(root) if root is not None else repo_data_dir()) / f"{name}.safetensors"
+
+
+def _flags(config: Any, default: Any) -> list[str]:
+    out = []
+    for f in fields(config):
+        value, base = getattr(config, f.name), getattr(default, f.name)
+        if is_dataclass(value):
+            out += _flags(value, base)
+        elif value != base:
+            flag = "--" + ("split-seed" if f.name == "split_seed" else f.name.replace("_", "-"))
+            out.append(f"{flag} {' '.join(map(str, value)) if isinstance(value, tuple) else value}")
+    return out
+
+
+def recipe_command(recipe: Recipe) -> str:
+    """The explicit ``genlib train`` command equivalent to ``genlib train --recipe <name>``."""
+    family = get_family(recipe.family)
+    flags = _flags(recipe.model_config, family.model_config()) + _flags(recipe.train_config, family.train_config())
+    return " ".join(["genlib train", recipe.family, *flags, f"--out data/{recipe.name}.safetensors", "--slim"])
+
+
+def train_recipe(name: str, root: Path | None = None, progress: bool = True) -> Path:
+    """Train a recipe from scratch and write its slim checkpoint; returns the path."""
+    recipe = get_recipe(name)
+    path = pretrained_path(name, root)
+    get_family(recipe.family).train(recipe.model_config, recipe.train_config, out=path, slim=True, progress=progress)
+    return path
+
+
+def load_or_train(name: str, *, root: Path | None = None, device: str = "cpu", progress: bool = True) -> Any:
+    """Load ``data/<name>.safetensors``, training it with its recipe first if the file is missing."""
+    recipe = get_recipe(name)
+    path = pretrained_path(name, root)
+    if not path.exists():
+        print(f"{path} not found: training it now with `genlib train --recipe {name}` (this takes a while on a CPU)")
+        train_recipe(name, root, progress)
+    return get_family(recipe.family).load(path, device=device)

@@ -1,0 +1,62 @@
+"""``genlib report``: execute every notebook headless and leave its figures in a run folder.
+
+The run folder holds the executed notebooks, every figure they drew as a numbered PNG, and an
+``index.md`` listing them — what a teacher opens after class, or what CI can archive.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from tqdm.auto import tqdm
+
+
+def notebook_paths(folder: Path) -> list[Path]:
+    """The numbered notebooks ``NN_name.ipynb`` of a folder, in order."""
+    paths = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return paths
+
+
+def extract_figures(nb: nbformat.NotebookNode, out_dir: Path, stem: str) -> list[Path]:
+    """Write each PNG output of an executed notebook to ``out_dir/<stem>_figNN.png``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                path = out_dir / f"{stem}_fig{len(paths) + 1:02d}.png"
+                path.write_bytes(base64.b64decode(data["image/png"]))
+                paths.append(path)
+    return paths
+
+
+def run_report(notebooks: Path, out: Path | None = None, timeout: int = 900) -> Path:
+    """Execute the notebooks (working directory: their folder) and write figures + ``index.md``.
+
+    Returns:
+        the path of ``index.md``.
+    """
+    notebooks = Path(notebooks).resolve()
+    out = Path(out) if out is not None else Path("runs") / f"report-{datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# genlib report ({datetime.now():%Y-%m-%d %H:%M})", ""]
+    for path in tqdm(notebook_paths(notebooks), desc="notebooks"):
+        nb = nbformat.read(path, as_version=4)
+        tic = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(notebooks)}}).execute()
+        seconds = time.perf_counter() - tic
+        nbformat.write(nb, out / path.name)
+        figures = extract_figures(nb, out / "figures", path.stem)
+        lines += [f"## {path.stem} ({seconds:.0f} s, {len(figures)} figures)", ""]
+        lines += [f"![{p.stem}](figures/{p.name})" for p in figures] + [""]
+    index = out / "index.md"
+    index.write_text("\n".join(lines), encoding="utf-8")
+    return index

@@ -1,0 +1,52 @@
+"""Device selection and seeding: the two things every training run sets first."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def get_device(preference: str = "auto") -> torch.device:
+    """Pick the training device: CUDA, then Apple MPS, then CPU (``preference="auto"``).
+
+    Args:
+        preference: one of ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` (``"cuda:1"`` also works).
+    Raises:
+        ValueError: for an unknown name, or a device that this machine does not have.
+    """
+    name = preference.split(":")[0]
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES} (or 'cuda:N'), got {preference!r}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {preference!r} was requested but CUDA is not available here; use 'auto' or 'cpu'")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ValueError(f"device {preference!r} was requested but MPS is not available here; use 'auto' or 'cpu'")
+    return torch.device(preference)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) so a run is reproducible on the same machine."""
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in 0..2**32-1, got {seed}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads (default: ``GENLIB_THREADS`` or all cores) and return the count."""
+    if n is None:
+        n = int(os.environ.get("GENLIB_THREADS", "0")) or (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()

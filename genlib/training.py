@@ -1,0 +1,171 @@
+"""The training loop that every model family shares.
+
+A family supplies a *step function* — one optimisation step on one batch, returning its metrics —
+and :func:`fit` does the rest: epochs over an in-memory :class:`~genlib.data.TensorBatches`, a tqdm
+progress bar, per-epoch averages and wall time in a history, an optional validation pass,
+NaN/inf detection, checkpoints through a ``save`` callback, a step budget, and exact resumption
+from a :class:`TrainState` (epoch, batch, step, running sums; the RNG lives in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from genlib.data.batches import TensorBatches
+
+StepFn = Callable[[tuple[Tensor, ...]], dict[str, float]]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint (if any) is left untouched."""
+
+
+@dataclass
+class TrainState:
+    """Everything about a run's progress that a checkpoint must carry to resume exactly."""
+
+    epoch: int = 0  # finished epochs
+    batch: int = 0  # finished batches of the current epoch
+    step: int = 0  # finished steps (batches) in total
+    images_seen: int = 0  # real images consumed so far
+    seconds: float = 0.0  # wall time spent in fit() so far
+    epoch_seconds: float = 0.0  # wall time of the current, unfinished epoch
+    running: dict[str, float] = field(default_factory=dict)  # metric sums of the current epoch
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
+    extra: dict[str, Any] = field(default_factory=dict)  # family-specific progress (JSON-able)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainState":
+        return cls(**d)
+
+
+def _check_finite(metrics: dict[str, float], state: TrainState) -> None:
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        raise TrainingDiverged(
+            f"training diverged at epoch {state.epoch + 1}, step {state.step}: {bad}. "
+            "The last saved checkpoint is kept; lower the learning rate or try another seed."
+        )
+
+
+def fit(
+    step_fn: StepFn,
+    batches: TensorBatches,
+    state: TrainState,
+    epochs: int,
+    *,
+    max_steps: int | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    save: Callable[[TrainState], None] | None = None,
+    save_every: int = 0,
+    callback: Callable[[TrainState], None] | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainState:
+    """Train until ``epochs`` epochs are done (or ``max_steps`` steps), resuming from ``state``.
+
+    Args:
+        step_fn: ``batch -> {metric: float}``; does forward, backward and the optimizer step(s).
+        batches: the training split; ``batches.epoch(e, start)`` gives epoch ``e`` from batch ``start``.
+        state: progress so far (a fresh ``TrainState()`` to start); updated in place and returned.
+        epochs: total epochs to reach (not additional epochs).
+        max_steps: stop once ``state.step`` reaches this (a budget for tests, demos and resuming).
+        evaluate: called after each epoch; its metrics join the history row (e.g. ``val_loss``).
+        save: called with the state at every checkpoint point (epoch ends, every ``save_every``
+            steps, and when stopping at ``max_steps``) — after the finiteness check.
+        callback: called after each finished epoch (e.g. a live plot).
+        progress: show a tqdm bar (notebook-aware).
+    Returns:
+        ``state``, whose ``history`` has one row per epoch: mean step metrics, evaluation metrics,
+        ``epoch`` (1-based) and ``seconds``.
+    Raises:
+        TrainingDiverged: a metric became NaN or infinite.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if max_steps is not None and max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0 or None, got {max_steps}")
+    while state.epoch < epochs:
+        if max_steps is not None and state.step >= max_steps:
+            break
+        bar = tqdm(total=len(batches), initial=state.batch, desc=f"{desc} {state.epoch + 1}/{epochs}", disable=not progress, leave=False)
+        tic = time.perf_counter()
+        for batch in batches.epoch(state.epoch, start=state.batch):
+            metrics = {k: float(v) for k, v in step_fn(batch).items()}
+            _check_finite(metrics, state)
+            for k, v in metrics.items():
+                state.running[k] = state.running.get(k, 0.0) + v
+            state.batch += 1
+            state.step += 1
+            state.images_seen += batch[0].shape[0]
+            bar.update(1)
+            if state.step % 10 == 0 or state.batch == len(batches):
+                bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
+            stop = max_steps is not None and state.step >= max_steps
+            if stop or (save_every and state.step % save_every == 0):
+                toc = time.perf_counter()
+                state.epoch_seconds += toc - tic
+                state.seconds += toc - tic
+                tic = toc
+                if save is not None and state.batch < len(batches):
+                    save(state)
+            if stop and state.batch < len(batches):
+                bar.close()
+                return state
+        bar.close()
+        toc = time.perf_counter()
+        state.epoch_seconds += toc - tic
+        state.seconds += toc - tic
+        row = {"epoch": state.epoch + 1, **{k: v / max(state.batch, 1) for k, v in state.running.items()}}
+        if evaluate is not None:
+            eval_metrics = {k: float(v) for k, v in evaluate().items()}
+            _check_finite(eval_metrics, state)
+            row.update(eval_metrics)
+        row["seconds"] = state.epoch_seconds
+        state.history.append(row)
+        state.epoch += 1
+        state.batch, state.running, state.epoch_seconds = 0, {}, 0.0
+        if save is not None:
+            save(state)
+        if callback is not None:
+            callback(state)
+    return state
+
+
+@dataclass
+class TrainResult:
+    """What a family's ``train`` returns: the trained modules, the final state and the checkpoint path."""
+
+    modules: dict[str, Any]  # e.g. {"model": vae} or {"generator": G, "discriminator": D}
+    state: TrainState
+    checkpoint: Any = None  # Path of the last checkpoint written, or None
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.state.history
+
+
+def resume_state(path: Any, family: str, modules: dict[str, Any], optimizers: dict[str, Any]) -> TrainState:
+    """Restore modules, optimizers and RNG from a checkpoint of ``family`` and return its :class:`TrainState`.
+
+    Raises:
+        genlib.checkpoint.CheckpointError: wrong family, or a slim checkpoint without optimizer state.
+    """
+    from genlib.checkpoint import CheckpointError, load_checkpoint, restore_modules, restore_optimizers, restore_rng
+
+    ckpt = load_checkpoint(path)
+    if ckpt.family != family:
+        raise CheckpointError(f"{path} is a {ckpt.family!r} checkpoint; cannot resume it as {family!r}")
+    restore_modules(ckpt, modules)
+    restore_optimizers(ckpt, optimizers)
+    restore_rng(ckpt.rng)
+    return TrainState.from_dict(ckpt.state)

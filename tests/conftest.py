@@ -1,0 +1,48 @@
+"""Shared fixtures: a tiny, deterministic labelled dataset that needs no files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genlib.data.datasets import DataConfig, LabelledImages, PreparedData
+
+
+def make_tiny_data(n_classes: int = 49, per_class: int = 6, seed: int = 0) -> PreparedData:
+    """Bars whose position encodes the class and whose width encodes the style: ``[N,1,28,28]`` in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    images, classes, styles = [], [], []
+    for k in range(n_classes):
+        for i in range(per_class):
+            img = np.zeros((28, 28), np.float32)
+            width = 2 if i % 2 == 0 else 5
+            col = 3 + (k * 7) % 20
+            row = 3 + (k * 3) % 20
+            img[4:24, col : col + width] = 1.0
+            img[row : row + width, 4:24] = 0.7
+            img += rng.uniform(0, 0.05, img.shape).astype(np.float32)
+            images.append(np.clip(img, 0, 1))
+            classes.append(k)
+            styles.append(int(width == 5))
+    x = torch.from_numpy(np.stack(images)).unsqueeze(1)
+    c = torch.tensor(classes)
+    s = torch.tensor(styles)
+    split = LabelledImages(x, c, s, torch.zeros_like(c))
+    test_idx = torch.arange(0, len(c), 3)
+    train_mask = torch.ones(len(c), dtype=torch.bool)
+    train_mask[test_idx] = False
+    return PreparedData(
+        config=DataConfig(dataset="kana49"),
+        class_names=tuple(str(i) for i in range(n_classes)),
+        train=split.subset(train_mask),
+        test=split.subset(test_idx),
+        style_thresholds=np.zeros(n_classes),
+        slant_thresholds=np.zeros(n_classes),
+        synthetic=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> PreparedData:
+    return make_tiny_data()

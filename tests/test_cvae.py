@@ -1,0 +1,149 @@
+"""Conditional VAE: shapes, the ELBO on known values, training, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genlib.losses import elbo_loss, gaussian_kl
+from genlib.models import cvae_train
+from genlib.models.cvae import CVAEConfig, build_cvae, decode_latents, latent_grid, reconstruct, sample
+
+ARCHS = {
+    "seed": CVAEConfig(),
+    "deep": CVAEConfig(arch="deep"),
+    "conv": CVAEConfig(arch="conv", latent_dim=8, hidden_dim=64, channels=8),
+    "seed-cxs": CVAEConfig(input_order="cxs"),
+}
+
+
+def labels(b: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.arange(b) % 49, torch.arange(b) % 2
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_forward_shapes(name: str) -> None:
+    config = ARCHS[name]
+    model = build_cvae(config).eval()
+    c, s = labels()
+    x = torch.rand(5, 1, 28, 28)
+    logits, mu, logvar = model(x, c, s)
+    assert logits.shape == (5, 1, 28, 28)
+    assert mu.shape == logvar.shape == (5, config.latent_dim)
+    assert model.decode(mu, c, s).shape == (5, 1, 28, 28)
+    # a flat [B, 784] input is accepted too
+    assert model(x.reshape(5, 784), c, s)[0].shape == (5, 1, 28, 28)
+
+
+def test_seed_architecture_sizes() -> None:
+    """784 + 49 + 2 → 144 → 2 (mu and logvar); 2 + 51 → 144 → 784 (seed §4.2.1)."""
+    model = build_cvae(CVAEConfig())
+    assert model.encoder[0].in_features == 835 and model.encoder[0].out_features == 144
+    assert model.fc_mu.out_features == 2 and model.fc_logvar.out_features == 2
+    assert model.decoder[0].in_features == 53 and model.fc_out.out_features == 784
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params == (835 * 144 + 144) + 2 * (144 * 2 + 2) + (53 * 144 + 144) + (144 * 784 + 784)
+
+
+def test_kl_is_zero_at_standard_normal() -> None:
+    mu, logvar = torch.zeros(4, 3), torch.zeros(4, 3)
+    assert gaussian_kl(mu, logvar).item() == 0.0
+
+
+def test_kl_known_value() -> None:
+    # KL(N(1, e^1) || N(0, 1)) per dim = -1/2 (1 + 1 - 1 - e) = (e - 1) / 2
+    mu, logvar = torch.ones(1, 2), torch.ones(1, 2)
+    assert gaussian_kl(mu, logvar).item() == pytest.approx(2 * (math.e - 1) / 2, rel=1e-6)
+
+
+def test_elbo_reconstruction_matches_bce_of_sigmoid() -> None:
+    torch.manual_seed(0)
+    logits, x = torch.randn(3, 1, 28, 28), torch.rand(3, 1, 28, 28)
+    mu, logvar = torch.zeros(3, 2), torch.zeros(3, 2)
+    parts = elbo_loss(logits, x, mu, logvar)
+    expected = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum")
+    assert parts.reconstruction.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert parts.kl.item() == 0.0
+    assert parts.total.item() == pytest.approx(parts.reconstruction.item())
+    # logits of 0 → p = 1/2 → BCE = 784 log 2 per image for any target
+    half = elbo_loss(torch.zeros(2, 784), torch.rand(2, 784), mu[:2], logvar[:2])
+    assert half.reconstruction.item() == pytest.approx(2 * 784 * math.log(2), rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", [(49, 0), (-1, 0), (0, 2)])
+def test_bad_labels_raise_clear_error(bad: tuple[int, int]) -> None:
+    model = build_cvae(CVAEConfig())
+    c, s = torch.tensor([bad[0]]), torch.tensor([bad[1]])
+    with pytest.raises(ValueError, match=r"out of range: allowed 0\.\.(48|1)"):
+        model(torch.rand(1, 1, 28, 28), c, s)
+
+
+def test_bad_config_raises() -> None:
+    with pytest.raises(ValueError, match="arch"):
+        CVAEConfig(arch="transformer")
+    with pytest.raises(ValueError, match="latent_dim"):
+        CVAEConfig(latent_dim=0)
+
+
+def test_sampling_is_seeded_and_label_dependent() -> None:
+    torch.manual_seed(0)
+    model = build_cvae(CVAEConfig())
+    c, s = labels(6)
+    a, b = sample(model, c, s, seed=3), sample(model, c, s, seed=3)
+    assert torch.equal(a, b) and a.shape == (6, 1, 28, 28)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    assert not torch.equal(a, sample(model, c, s, seed=4))
+    assert not torch.allclose(a, sample(model, (c + 1) % 49, s, seed=3))
+    grid = latent_grid(2.0, 3)
+    assert grid.shape == (9, 2) and grid[0].tolist() == [-2.0, 2.0] and grid[-1].tolist() == [2.0, -2.0]
+    assert decode_latents(model, grid, torch.zeros(9, dtype=torch.long), torch.zeros(9, dtype=torch.long)).shape == (9, 1, 28, 28)
+    assert reconstruct(model, torch.rand(6, 1, 28, 28), c, s).shape == (6, 1, 28, 28)
+
+
+def test_training_decreases_loss(tiny_data) -> None:
+    result = cvae_train.train(CVAEConfig(), cvae_train.CVAETrainConfig(epochs=4, batch_size=32), data=tiny_data, progress=False)
+    losses = [row["loss"] for row in result.history]
+    assert len(losses) == 4 and losses[-1] < 0.8 * losses[0]
+    assert {"loss", "reconstruction", "kl", "val_loss", "val_mse", "seconds", "epoch"} <= set(result.history[-1])
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tiny_data, tmp_path) -> None:
+    path = tmp_path / "cvae.safetensors"
+    config = ARCHS["conv"]
+    result = cvae_train.train(config, cvae_train.CVAETrainConfig(epochs=1, batch_size=32), data=tiny_data, out=path, progress=False)
+    loaded = cvae_train.load(path)
+    assert loaded.model_config == config and loaded.state.epoch == 1
+    c, s = labels(4)
+    assert torch.equal(sample(result.modules["model"], c, s, seed=1), sample(loaded.model, c, s, seed=1))
+
+
+def test_resume_matches_uninterrupted_run(tiny_data, tmp_path) -> None:
+    config, tc = ARCHS["deep"], cvae_train.CVAETrainConfig(epochs=2, batch_size=32, seed=7)
+    full = cvae_train.train(config, tc, data=tiny_data, progress=False).modules["model"]
+    path = tmp_path / "part.safetensors"
+    cvae_train.train(config, tc, data=tiny_data, out=path, max_steps=5, progress=False)  # stops mid-epoch 1 (7 batches/epoch)
+    resumed = cvae_train.train(config, tc, data=tiny_data, out=path, resume=path, progress=False)
+    assert resumed.state.step == 2 * 7
+    for (name, p), q in zip(full.state_dict().items(), resumed.modules["model"].state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_slim_checkpoint_cannot_resume(tiny_data, tmp_path) -> None:
+    from genlib.checkpoint import CheckpointError
+
+    path = tmp_path / "slim.safetensors"
+    tc = cvae_train.CVAETrainConfig(epochs=1, batch_size=32)
+    cvae_train.train(CVAEConfig(), tc, data=tiny_data, out=path, slim=True, progress=False)
+    cvae_train.load(path)  # loads for sampling
+    with pytest.raises(CheckpointError, match="cannot resume"):
+        cvae_train.train(CVAEConfig(), tc, data=tiny_data, resume=path, progress=False)
+
+
+def test_evaluate_is_reproducible(tiny_data) -> None:
+    model = build_cvae(CVAEConfig())
+    a = cvae_train.evaluate(model, tiny_data.test, seed=1)
+    b = cvae_train.evaluate(model, tiny_data.test, seed=1)
+    assert a == b and set(a) == {"loss", "reconstruction", "kl", "mse"}
+    assert a["loss"] == pytest.approx(a["reconstruction"] + a["kl"], rel=1e-5)

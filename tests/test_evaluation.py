@@ -1,0 +1,178 @@
+"""The evaluation protocol on samplers with known answers, on checkpoints, and the table writers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_tiny_data
+
+from genlib import evaluation as E
+from genlib.data.datasets import PreparedData
+from genlib.data.preprocess import count_foreground_pixels, style_labels_by_median
+from genlib.models import classifier_train, cvae_train
+from genlib.models.classifier import ClassifierConfig
+from genlib.models.cvae import CVAEConfig
+
+N_CLASSES = 10
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def with_seed_style_labels(data: PreparedData) -> PreparedData:
+    """Recompute style labels and per-class medians from the images, as prepare_dataset does."""
+    images = torch.cat([data.train.images, data.test.images])
+    classes = torch.cat([data.train.classes, data.test.classes])
+    styles, thresholds = style_labels_by_median(count_foreground_pixels(images[:, 0].numpy()), classes.numpy(), data.n_classes)
+    n = len(data.train)
+    styles = torch.from_numpy(styles)
+    return dataclasses.replace(
+        data,
+        train=dataclasses.replace(data.train, styles=styles[:n]),
+        test=dataclasses.replace(data.test, styles=styles[n:]),
+        style_thresholds=thresholds,
+    )
+
+
+@pytest.fixture(scope="module")
+def bars() -> PreparedData:
+    return with_seed_style_labels(make_tiny_data(n_classes=N_CLASSES, per_class=60))  # 400 train, 200 test
+
+
+@pytest.fixture(scope="module")
+def judge(bars):
+    torch.set_num_threads(1)
+    config = classifier_train.ClassifierTrainConfig(epochs=5, batch_size=32, lr=3e-3, device="cpu")
+    model = classifier_train.train(ClassifierConfig(n_classes=N_CLASSES, channels=8, feature_dim=16), config, data=bars, progress=False)
+    return model.modules["model"]
+
+
+@pytest.fixture(scope="module")
+def reference(bars, judge) -> E.RealReference:
+    return E.real_reference(bars, judge)
+
+
+def test_reference_halves_and_classifier_accuracy(bars, reference) -> None:
+    assert reference.features_a.shape[0] + reference.features_b.shape[0] == len(bars.test)
+    assert reference.accuracy > 0.95 and reference.balanced_accuracy > 0.95
+    assert np.all(reference.diversity > 0)
+
+
+def test_real_images_score_like_real_data(bars, judge, reference) -> None:
+    real = E.real_sampler(bars, reference)
+    per_cell = 5  # half B holds 5 images of every (class, style) cell: the sampler returns B itself
+    assert len(reference.index_b) == N_CLASSES * 2 * per_cell
+    row = E.evaluate_sampler(real, bars, judge, n_per_cell=per_cell, reference=reference)
+    assert row["n_samples"] == N_CLASSES * 2 * per_cell
+    assert row["cond_accuracy"] > 0.95
+    assert row["style_agreement"] == 1.0  # the labels were made by this rule
+    assert row["fid"] == pytest.approx(row["fid_floor"], rel=1e-3, abs=1e-4)  # float32 features, other batches
+    assert 0.7 < row["diversity"] < 1.3
+    assert len(row["per_class"]["cond_accuracy"]) == N_CLASSES
+
+
+def test_wrong_class_and_flipped_style_score_zero(bars, judge, reference) -> None:
+    real = E.real_sampler(bars, reference)
+    wrong_class = E.evaluate_sampler(lambda c, s, seed: real((c + 1) % N_CLASSES, s, seed), bars, judge, n_per_cell=4, reference=reference)
+    assert wrong_class["cond_accuracy"] < 0.05
+    flipped = E.evaluate_sampler(lambda c, s, seed: real(c, 1 - s, seed), bars, judge, n_per_cell=4, reference=reference)
+    assert flipped["style_agreement"] == 0.0 and flipped["cond_accuracy"] > 0.95
+
+
+def test_noise_has_a_large_fid_and_copies_have_no_diversity(bars, judge, reference) -> None:
+    real = E.real_sampler(bars, reference)
+    baseline = E.evaluate_sampler(real, bars, judge, n_per_cell=4, reference=reference)
+    noise = E.evaluate_sampler(lambda c, s, seed: torch.rand(c.shape[0], 1, 28, 28), bars, judge, n_per_cell=4, reference=reference)
+    assert noise["fid"] > 10 * baseline["fid"]
+    copies = E.evaluate_sampler(lambda c, s, seed: _one_per_class(real, c), bars, judge, n_per_cell=4, reference=reference)
+    assert copies["diversity"] == 0.0
+
+
+def _one_per_class(real, classes: torch.Tensor) -> torch.Tensor:
+    """The same real image for every request of a class."""
+    first = real(torch.arange(N_CLASSES), torch.zeros(N_CLASSES, dtype=torch.int64), 0)
+    return first[classes]
+
+
+def test_sampler_with_wrong_shape_and_bad_arguments(bars, judge, reference) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        E.evaluate_sampler(lambda c, s, seed: torch.rand(c.shape[0], 28, 28), bars, judge, n_per_cell=2, reference=reference)
+    with pytest.raises(ValueError, match="n_per_cell"):
+        E.evaluate_sampler(E.real_sampler(bars, reference), bars, judge, n_per_cell=1)
+    with pytest.raises(ValueError, match="classes"):
+        E.evaluate_sampler(E.real_sampler(bars, reference), make_tiny_data(n_classes=5), judge, n_per_cell=2)
+
+
+def test_evaluate_checkpoint_of_a_cvae(bars, judge, tmp_path) -> None:
+    path = tmp_path / "cvae.safetensors"
+    config = cvae_train.CVAETrainConfig(epochs=1, batch_size=32, device="cpu")
+    result = cvae_train.train(CVAEConfig(n_classes=N_CLASSES), config, data=bars, out=path, slim=True, progress=False)
+    row = E.evaluate_checkpoint(path, n_per_cell=3, data=bars, classifier=judge)
+    assert row["name"] == "cvae" and row["family"] == "cvae" and row["dataset"] == "kana49"
+    assert row["epochs"] == 1 and row["steps"] == math.ceil(len(bars.train) / 32)
+    assert row["train_seconds"] == pytest.approx(result.state.seconds)
+    assert row["params"] == sum(p.numel() for p in result.modules["model"].parameters())
+    assert row["n_samples"] == N_CLASSES * 2 * 3 and row["samples_per_s"] > 0
+    expected = cvae_train.evaluate(result.modules["model"], bars.test, seed=0)
+    assert row["test_neg_elbo"] == pytest.approx(expected["loss"]) and row["test_mse"] == pytest.approx(expected["mse"])
+    again = E.evaluate_checkpoint(path, n_per_cell=3, data=bars, classifier=judge)
+    for key in ("cond_accuracy", "style_agreement", "fid", "fid_floor", "diversity"):
+        assert again[key] == row[key], key  # one seed, one answer
+    other_seed = E.evaluate_checkpoint(path, n_per_cell=3, seed=1, data=bars, classifier=judge)
+    assert other_seed["fid"] != row["fid"]
+    assert len(row["history"]) == 1
+
+
+def test_evaluate_checkpoints_of_two_families(bars, judge, tmp_path) -> None:
+    from genlib.models import cgan_train
+    from genlib.models.cgan import CGANConfig
+
+    cvae_path, cgan_path = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    cvae_train.train(CVAEConfig(n_classes=N_CLASSES), cvae_train.CVAETrainConfig(epochs=1, device="cpu"), data=bars, out=cvae_path, slim=True, progress=False)
+    cgan_train.train(CGANConfig(n_classes=N_CLASSES), cgan_train.CGANTrainConfig(epochs=1, device="cpu"), data=bars, out=cgan_path, slim=True, progress=False)
+    rows = E.evaluate_checkpoints([cvae_path, cgan_path], n_per_cell=2, data=bars, classifier=judge)
+    assert [r["family"] for r in rows] == ["cvae", "cgan"]
+    assert "test_neg_elbo" in rows[0] and "test_neg_elbo" not in rows[1]
+    assert rows[0]["fid_floor"] == rows[1]["fid_floor"]  # one reference for both
+
+
+def test_family_functions() -> None:
+    from genlib.models import cvae, cvae_train
+
+    load, sample = E.family_functions("cvae")
+    assert load is cvae_train.load and sample is cvae.sample
+    with pytest.raises(ValueError, match="unknown model family 'nope'"):
+        E.family_functions("nope")
+
+
+ROWS = [
+    {"name": "a", "family": "cvae", "epochs": 3, "fid": 1.23456, "cond_accuracy": 0.5, "per_class": {"x": [1]}},
+    {"name": "b", "family": "cgan", "epochs": 4, "fid": float("nan"), "test_mse": 0.0123456, "note": "hi"},
+]
+
+
+def test_markdown_table(tmp_path) -> None:
+    path = E.write_markdown_table(ROWS, tmp_path / "t.md", caption="Caption.")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "Caption."
+    assert lines[2] == "| name | family | epochs | cond_accuracy | fid | test_mse | note |"
+    assert lines[3] == "|---|---|---:|---:|---:|---:|---|"
+    assert lines[4] == "| a | cvae | 3 | 0.500 | 1.23 | – | – |"
+    assert lines[5] == "| b | cgan | 4 | – | – | 0.0123 | hi |"
+
+
+def test_csv_round_trip(tmp_path) -> None:
+    path = E.write_csv(ROWS, tmp_path / "t.csv")
+    back = E.read_csv(path)
+    assert back[0]["fid"] == 1.23456 and back[0]["epochs"] == 3 and back[0]["test_mse"] is None
+    assert math.isnan(back[1]["fid"]) and back[1]["note"] == "hi"
+    assert "per_class" not in back[0]
