@@ -182,6 +182,8 @@ def _sample(argv: Sequence[str]) -> int:
     from genlib.families import family_of_checkpoint
 
     family = family_of_checkpoint(args.checkpoint)
+    if family.sample is None:
+        raise ValueError(f"{args.checkpoint} is a {family.name!r} checkpoint, which does not generate images")
     loaded = family.load(args.checkpoint, device=args.device)
     classes, styles = sample_labels(args.n, loaded.model_config.n_classes, loaded.model_config.n_styles, args.class_index, args.style)
     images = family.sample(loaded.model, classes, styles, seed=args.seed)

@@ -93,21 +93,30 @@ def real_sampler(data: PreparedData, reference: RealReference) -> SampleFn:
     order, repeated when more are requested than the cell holds; requesting exactly the cell sizes
     of half B returns half B itself, whose FID is the floor.
     """
-    pool = data.test.subset(torch.as_tensor(reference.index_b))
+    pools = (data.test.subset(torch.as_tensor(reference.index_b)), data.test)
 
     def sample(classes: Tensor, styles: Tensor, seed: int) -> Tensor:
         rng = np.random.default_rng(seed)
         out = torch.empty(classes.shape[0], 1, 28, 28)
         for c, s in sorted({(int(c), int(s)) for c, s in zip(classes, styles)}):
             want = torch.nonzero((classes == c) & (styles == s)).flatten()
-            have = torch.nonzero((pool.classes == c) & (pool.styles == s)).flatten()
-            if have.numel() == 0:
-                raise ValueError(f"half B of the test split has no image of class {c}, style {s}")
+            for pool in pools:  # half B; the whole test split only if B lacks the cell (tiny splits)
+                have = torch.nonzero((pool.classes == c) & (pool.styles == s)).flatten()
+                if have.numel():
+                    break
+            else:
+                raise ValueError(f"the test split has no image of class {c}, style {s}")
             order = have[torch.as_tensor(rng.permutation(have.numel()))]
             out[want] = pool.images[order.repeat(-(-want.numel() // have.numel()))[: want.numel()]]
         return out
 
     return sample
+
+
+def smallest_cell(data: PreparedData, reference: RealReference) -> int:
+    """The fewest images that any (class, style) cell has in half B (the most :func:`real_sampler` gives without repeats)."""
+    cells = data.test.classes[reference.index_b] * 2 + data.test.styles[reference.index_b]
+    return int(torch.bincount(cells, minlength=2 * data.n_classes).min())
 
 
 def draw_samples(sample_fn: SampleFn, classes: Tensor, styles: Tensor, seed: int) -> tuple[Tensor, float]:
@@ -296,19 +305,24 @@ def _format(value: Any, spec: str) -> str:
     return str(value)
 
 
-def write_markdown_table(
-    rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None, caption: str = ""
-) -> Path:
-    """Write the scalar columns of ``rows`` as a Markdown table (``–`` where a row has no value)."""
+def markdown_table(rows: Sequence[dict[str, Any]], *, columns: Sequence[str] | None = None, caption: str = "") -> str:
+    """The scalar columns of ``rows`` as a Markdown table (``–`` where a row has no value)."""
     cols = _columns(rows, columns)
     lines = [caption, ""] if caption else []
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" if COLUMNS.get(c, "") == "" else "---:" for c in cols) + "|")
     for row in rows:
         lines.append("| " + " | ".join(_format(row.get(c), COLUMNS.get(c, ".4g")) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown_table(
+    rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None, caption: str = ""
+) -> Path:
+    """Write :func:`markdown_table` to ``path`` (parent folders are created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(markdown_table(rows, columns=columns, caption=caption), encoding="utf-8")
     return path
 
 

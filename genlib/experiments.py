@@ -5,7 +5,7 @@ Every experiment trains one model for the same number of epochs on the same data
 
     genlib experiments --dataset kana49 --out data/experiments_kana49
 
-or, from Python, ``run_experiments("kana49", ExperimentBudget(epochs=5), "data/experiments_kana49")``.
+or, from Python, ``run_experiments("kana49", ExperimentBudget(), "data/experiments_kana49")``.
 The output folder gets ``results.md`` / ``results.csv`` (the table), ``histories.json`` (loss
 curves), ``per_class.json``, ``samples.npz`` (a class x style grid of each model, uint8),
 ``samples.png``, ``losses.png`` and ``run.json`` (budget, configs, classifier accuracy, timings).
@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
 from genlib.plots import ordered_labels
 
+if TYPE_CHECKING:
+    import matplotlib.figure
+
 GRID_CLASSES = 10  # classes shown per model in samples.npz (styles x 2 samples each)
 GRID_PER_CELL = 2
 
@@ -44,14 +47,17 @@ GRID_PER_CELL = 2
 class ExperimentBudget:
     """The budget every experiment gets (one row of the table states it)."""
 
-    epochs: int = 5  # training epochs of every model (seed §6: 100 on a GPU)
-    n_per_cell: int = 20  # samples per (class, style) cell for the metrics
+    epochs: int = 30  # epochs of each seed §6 model: the MLP CVAEs and CGANs, and the conv CVAE (seed: 100)
+    conv_gan_epochs: int = 3  # epochs of each conv cGAN of the learning-rate comparison (seed 004: 100)
+    conv_gan_channels: int = 128  # filters of the conv cGAN (seed 004: 128); fewer trains faster
+    n_per_cell: int = 50  # samples per (class, style) cell for the metrics
     seed: int = 0  # training and evaluation seed
     limit: int = 0  # images per split (DataConfig.limit, 0 = all): shrinks a trial run
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.n_per_cell < 2 or self.limit < 0:
-            raise ValueError(f"need epochs >= 1, n_per_cell >= 2, limit >= 0; got {self.epochs}, {self.n_per_cell}, {self.limit}")
+        for name, low in (("epochs", 1), ("conv_gan_epochs", 1), ("conv_gan_channels", 2), ("n_per_cell", 2), ("limit", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,8 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
     cvae_train = CVAETrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-3, batch 100 (seed §4.2)
     cgan_train = CGANTrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-4, batch 128 (seed §4.3.4)
     # seed 004's loop: Adam beta1 0.5, D steps on real then fake, fakes with random labels
-    conv_train = dataclasses.replace(cgan_train, beta1=0.5, d_update="split", fake_labels="random")
-    conv = conv_config(n_classes=n_classes)
+    conv_train = dataclasses.replace(cgan_train, epochs=budget.conv_gan_epochs, beta1=0.5, d_update="split", fake_labels="random")
+    conv = conv_config(n_classes=n_classes, channels=budget.conv_gan_channels)
     return [
         Experiment("cvae-seed", "cvae", cvae, cvae_train, "seed CVAE baseline (§4.2): MLP 144, latent 2"),
         Experiment("cvae-arch1-mean", "cvae", cvae, dataclasses.replace(cvae_train, data=mean), "§6.0.2 Architecture 1: style by the class mean, not the median"),
@@ -149,25 +155,26 @@ def run_experiments(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    names = [e.name for e in seed_experiments(dataset, budget)]
+    unknown = set(only or ()) - set(names)
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {sorted(unknown)}: allowed {', '.join(names)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = prepare_dataset(DataConfig(dataset=dataset, limit=budget.limit))
-    experiments = seed_experiments(dataset, budget, base.n_classes)
-    if only is not None:
-        unknown = set(only) - {e.name for e in experiments}
-        if unknown:
-            raise ValueError(f"unknown experiment(s) {sorted(unknown)}: allowed {', '.join(e.name for e in experiments)}")
-        experiments = [e for e in experiments if e.name in only]
+    experiments = [e for e in seed_experiments(dataset, budget, base.n_classes) if only is None or e.name in only]
     classifier = load_or_train_classifier(dataset, data=base, progress=progress)
     reference = E.real_reference(base, classifier.model, budget.seed)
     datasets: dict[DataConfig, PreparedData] = {base.config: base}
-    real = E.evaluate_sampler(E.real_sampler(base, reference), base, classifier.model, n_per_cell=budget.n_per_cell, seed=budget.seed, reference=reference)
+    n_real = max(2, min(budget.n_per_cell, E.smallest_cell(base, reference)))  # real images without repeats
+    real = E.evaluate_sampler(E.real_sampler(base, reference), base, classifier.model, n_per_cell=n_real, seed=budget.seed, reference=reference)
     rows = [{"name": "real (held-out)", "family": "data", "dataset": dataset, **real, "samples_per_s": float("nan")}]
     grid_classes, grid_styles = ordered_labels(min(GRID_CLASSES, base.n_classes), 2, GRID_PER_CELL)
     grids = {"real": (E.real_sampler(base, reference)(grid_classes, grid_styles, budget.seed)[:, 0] * 255).round().to(torch.uint8).numpy()}
     note = " — the embedded Kana-49 stand-in (synthetic, not Kuzushiji)" if base.synthetic else ""
     caption = (
-        f"Dataset {dataset}{note}; every model trained {budget.epochs} epochs (seed {budget.seed}); metrics on "
+        f"Dataset {dataset}{note}. Budget: {budget.epochs} epochs for every seed §6 model, {budget.conv_gan_epochs} for each "
+        f"conv cGAN ({budget.conv_gan_channels} filters); training seed {budget.seed}; metrics on "
         f"{budget.n_per_cell} samples per (class, style) cell; classifier test accuracy {classifier.test_metrics.get('accuracy', float('nan')):.4f}, "
         f"balanced {classifier.test_metrics.get('balanced_accuracy', float('nan')):.4f}; {torch.get_num_threads()} CPU thread(s)."
     )
@@ -200,29 +207,54 @@ def run_experiments(
     return rows
 
 
-def write_figures(out_dir: str | Path) -> None:
-    """``samples.png`` (all models side by side) and ``losses.png`` (one panel per model) from saved results."""
+def samples_figure(grids: dict[str, np.ndarray]) -> "matplotlib.figure.Figure":
+    """One row per model of its ``samples.npz`` grid (classes 0.., thin x2 then thick x2 each)."""
     import matplotlib.pyplot as plt
 
-    from genlib.plots import plot_history, save_figure, tile
+    from genlib.plots import tile
 
-    out = Path(out_dir)
-    grids = dict(np.load(out / "samples.npz"))
     fig, axes = plt.subplots(len(grids), 1, figsize=(12, 0.62 * len(grids) + 0.4), squeeze=False)
-    for ax, (name, grid) in zip(axes[:, 0], grids.items()):  # one row per model: classes 0.., thin x2 then thick x2
+    for ax, (name, grid) in zip(axes[:, 0], grids.items()):
         ax.imshow(tile(grid, ncol=len(grid), pad=1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout()
-    save_figure(fig, str(out / "samples.png"))
-    histories = {k: v for k, v in json.loads((out / "histories.json").read_text()).items() if v}
-    fig, axes = plt.subplots(2, -(-len(histories) // 2), figsize=(3.2 * -(-len(histories) // 2), 5.6), squeeze=False)
-    for ax in axes.flat:
+    return fig
+
+
+def losses_figure(histories: dict[str, list[dict[str, float]]], ncols: int = 5) -> "matplotlib.figure.Figure":
+    """One panel per model: train and validation negative ELBO (CVAEs) or D and G losses (CGANs)."""
+    import matplotlib.pyplot as plt
+
+    from genlib.plots import plot_history
+
+    histories = {k: v for k, v in histories.items() if v}
+    nrows = -(-len(histories) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
+    for ax in axes.flat[len(histories) :]:
         ax.set_visible(False)
     for ax, (name, history) in zip(axes.flat, histories.items()):
-        ax.set_visible(True)
         keys = ["loss", "val_loss"] if "val_loss" in history[0] else ["d_loss", "g_loss"]
         plot_history(history, keys, title=name, ax=ax)
     fig.tight_layout()
-    save_figure(fig, str(out / "losses.png"))
+    return fig
+
+
+def load_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """``(rows, histories, sample grids, run info)`` as :func:`run_experiments` saved them."""
+    out = Path(out_dir)
+    rows = E.read_csv(out / "results.csv")
+    histories = json.loads((out / "histories.json").read_text())
+    grids = {k: v.astype(np.float32) / 255 for k, v in np.load(out / "samples.npz").items()}
+    return rows, histories, grids, json.loads((out / "run.json").read_text())
+
+
+def write_figures(out_dir: str | Path) -> None:
+    """``samples.png`` and ``losses.png`` from the saved results in ``out_dir``."""
+    import matplotlib.pyplot as plt
+
+    _, histories, grids, _ = load_results(out_dir)
+    for name, fig, dpi in (("samples.png", samples_figure(grids), 90), ("losses.png", losses_figure(histories), 80)):
+        fig.savefig(Path(out_dir) / name, dpi=dpi, bbox_inches="tight")
+        plt.close(fig)

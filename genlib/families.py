@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genlib.checkpoint import load_checkpoint
-from genlib.models import cvae, cvae_train
+from genlib.models import cgan, cgan_train, classifier_train, cvae, cvae_train, stylegan, stylegan_train
+from genlib.models.classifier import ClassifierConfig
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Family:
     train_config: type
     train: Callable[..., Any]
     load: Callable[..., Any]
-    sample: Callable[..., Any]
+    sample: Callable[..., Any] | None  # None for a family that does not generate
     description: str
 
 
@@ -33,6 +34,18 @@ FAMILIES: dict[str, Family] = {
     "cvae": Family(
         "cvae", cvae.CVAEConfig, cvae_train.CVAETrainConfig, cvae_train.train, cvae_train.load, cvae.sample,
         "conditional VAE (seed MLP, deep Architecture 3, convolutional)",
+    ),
+    "cgan": Family(
+        "cgan", cgan.CGANConfig, cgan_train.CGANTrainConfig, cgan_train.train, cgan_train.load, cgan.sample,
+        "conditional GAN (seed 000's MLP and its variants, seed 004's convolutional cGAN)",
+    ),
+    "stylegan": Family(
+        "stylegan", stylegan.StyleGANConfig, stylegan_train.StyleGANTrainConfig, stylegan_train.train, stylegan_train.load,
+        stylegan_train.sample, "class- and style-conditional StyleGAN with progressive growing and style mixing",
+    ),
+    "classifier": Family(
+        "classifier", ClassifierConfig, classifier_train.ClassifierTrainConfig, classifier_train.train, classifier_train.load,
+        None, "domain classifier used by the metric suite (it classifies; it does not generate)",
     ),
 }
 

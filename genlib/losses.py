@@ -30,12 +30,13 @@ class ElboParts:
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) summed over all elements.
 
-    ``KL = -1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)`` (VAE paper, Appendix B).
+    ``KL = -1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)`` (VAE paper, Appendix B), computed as
+    ``1/2 * sum(mu^2 + sigma^2 - 1 - log sigma^2)`` (the same number, and +0.0 rather than -0.0 at the prior).
 
     Args:
         mu, logvar: ``[B, latent_dim]``.
     """
-    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return 0.5 * torch.sum(mu.pow(2) + logvar.exp() - 1 - logvar)
 
 
 def elbo_loss(recon_logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> ElboParts:

@@ -35,8 +35,7 @@ def use_kana_font() -> str | None:
     path = str(fonts[0])
     font_manager.fontManager.addfont(path)
     family = font_manager.FontProperties(fname=path).get_name()
-    plt.rcParams["font.sans-serif"] = [family, *[f for f in plt.rcParams["font.sans-serif"] if f != family]]
-    plt.rcParams["font.family"] = "sans-serif"
+    plt.rcParams["font.family"] = [family, "DejaVu Sans"]  # per-glyph fallback for arrows, Greek, …
     return family
 
 

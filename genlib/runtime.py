@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -50,3 +52,18 @@ def configure_threads(n: int | None = None) -> int:
         n = int(os.environ.get("GENLIB_THREADS", "0")) or (os.cpu_count() or 1)
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
+
+
+@contextmanager
+def evaluating(module: torch.nn.Module) -> Iterator[torch.device]:
+    """Run a block with ``module`` in eval mode and gradients off; restores its mode afterwards.
+
+    Yields the module's device, so callers can move inputs: ``with evaluating(model) as device: ...``.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield next(module.parameters()).device
+    finally:
+        module.train(was_training)

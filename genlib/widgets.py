@@ -11,11 +11,12 @@ Every slider value maps to a reproducible image: seeds are explicit controls, ne
 
 from __future__ import annotations
 
+import io
 from typing import Any, Callable, Sequence
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
-from IPython.display import display
+from matplotlib.figure import Figure
 from torch import Tensor
 
 from genlib.plots import show_images
@@ -41,13 +42,21 @@ def float_slider(description: str, low: float, high: float, value: float, step: 
     return W.FloatSlider(value=value, min=low, max=high, step=step, description=description, continuous_update=False, readout_format=".2f")
 
 
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes and close it (an ``ipywidgets.Image`` shows them without an Output widget)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def live_view(
     render: Callable[..., Tensor],
     controls: dict[str, W.ValueWidget],
     caption: Callable[..., str] | None = None,
     ncol: int = 10,
 ) -> W.VBox:
-    """Controls above an image output that is redrawn whenever a control changes.
+    """Controls above a caption and an image that are redrawn whenever a control changes.
 
     Args:
         render: called as ``render(**{name: control.value})``; returns images ``[N, 1, 28, 28]``.
@@ -56,20 +65,16 @@ def live_view(
     Returns:
         a ``VBox`` of the controls and the output; display it as the cell's last expression.
     """
-    out = W.Output()
+    image = W.Image(format="png")
     label = W.HTML()
 
     def redraw(*_: Any) -> None:
         values = {name: w.value for name, w in controls.items()}
         images = render(**values)
         label.value = f"<b>{caption(**values)}</b>" if caption else ""
-        fig = show_images(images, ncol=min(ncol, images.shape[0]), scale=1.4)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+        image.value = figure_png(show_images(images, ncol=min(ncol, images.shape[0]), scale=1.4))
 
     for w in controls.values():
         w.observe(redraw, names="value")
     redraw()
-    return W.VBox([*controls.values(), label, out])
+    return W.VBox([*controls.values(), label, image])

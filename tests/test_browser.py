@@ -89,7 +89,7 @@ def expect(locator):
 
 
 def image_src(view) -> str:
-    return view.locator(".widget-output img").first.get_attribute("src") or ""
+    return view.locator("img.widget-image").first.get_attribute("src") or ""
 
 
 def wait_for_change(view, before: str, timeout_s: float = 30.0) -> str:
@@ -123,7 +123,7 @@ def test_cvae_sliders_update_the_character(voila_server) -> None:
         page = browser.new_page(viewport={"width": 1200, "height": 1600})
         page.set_default_timeout(120_000)
         page.goto(url, timeout=180_000)
-        page.wait_for_selector(".widget-output img", timeout=180_000)
+        page.wait_for_selector("img.widget-image", timeout=180_000)
         views = page.locator(".widget-vbox")
         assert views.count() >= 2
         first = views.nth(0)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import make_tiny_data
 from torch import nn
 
 from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
@@ -161,6 +162,8 @@ def test_update_ema_formula() -> None:
         model.weight.fill_(3.0)
     cgan_train.update_ema(ema, model, 0.75)
     assert torch.allclose(ema.weight, torch.full((1, 2), 0.75 * 1 + 0.25 * 3))
+    assert cgan_train.ema_decay_at(0.999, 0) == pytest.approx(0.1)  # warm-up: (1 + 0) / (10 + 0)
+    assert cgan_train.ema_decay_at(0.999, 10**6) == 0.999
 
 
 @pytest.mark.parametrize("name", ["mlp", "conv"])
@@ -285,9 +288,10 @@ def test_divergence_raises_and_keeps_last_checkpoint(tiny_data, tmp_path) -> Non
         cgan_train.train(CGANConfig(), cgan_train.CGANTrainConfig(epochs=20, batch_size=32, lr=1e30), data=tiny_data, progress=False)
 
 
-def test_snapshots_are_written(tiny_data, tmp_path) -> None:
+def test_snapshots_are_written(tmp_path) -> None:
+    data = make_tiny_data(n_classes=10)  # fewer classes: fewer panels to draw
     tc = cgan_train.CGANTrainConfig(epochs=2, batch_size=64, snapshot_every=2, snapshot_dir=str(tmp_path / "snaps"))
-    cgan_train.train(CGANConfig(), tc, data=tiny_data, progress=False)
+    cgan_train.train(CGANConfig(n_classes=10), tc, data=data, progress=False)
     names = sorted(p.name for p in (tmp_path / "snaps").iterdir())
     assert names == [
         "epoch_0000_classes.png", "epoch_0000_real_vs_fake.png", "epoch_0000_styles.png",

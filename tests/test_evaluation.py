@@ -70,7 +70,7 @@ def test_reference_halves_and_classifier_accuracy(bars, reference) -> None:
 def test_real_images_score_like_real_data(bars, judge, reference) -> None:
     real = E.real_sampler(bars, reference)
     per_cell = 5  # half B holds 5 images of every (class, style) cell: the sampler returns B itself
-    assert len(reference.index_b) == N_CLASSES * 2 * per_cell
+    assert len(reference.index_b) == N_CLASSES * 2 * per_cell and E.smallest_cell(bars, reference) == per_cell
     row = E.evaluate_sampler(real, bars, judge, n_per_cell=per_cell, reference=reference)
     assert row["n_samples"] == N_CLASSES * 2 * per_cell
     assert row["cond_accuracy"] > 0.95
@@ -176,3 +176,60 @@ def test_csv_round_trip(tmp_path) -> None:
     assert back[0]["fid"] == 1.23456 and back[0]["epochs"] == 3 and back[0]["test_mse"] is None
     assert math.isnan(back[1]["fid"]) and back[1]["note"] == "hi"
     assert "per_class" not in back[0]
+
+
+# --- the experiment table ---------------------------------------------------------------------
+
+
+def test_seed_experiments_reproduce_the_seed_variants() -> None:
+    from genlib.experiments import ExperimentBudget, seed_experiments
+
+    budget = ExperimentBudget(epochs=7, conv_gan_epochs=2, conv_gan_channels=32, limit=100)
+    exps = {e.name: e for e in seed_experiments("kana49", budget)}
+    assert list(exps) == [
+        "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv",
+        "cgan-seed", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
+    ]
+    base = exps["cvae-seed"]
+    assert exps["cvae-arch1-mean"].train_config.data.style_rule == "mean" and base.train_config.data.style_rule == "median"
+    assert exps["cvae-arch1-mean"].model_config == base.model_config
+    assert exps["cvae-arch2-cxs"].model_config.input_order == "cxs"
+    assert exps["cvae-arch3-deep"].model_config.arch == "deep"
+    assert exps["cvae-conv"].model_config.arch == "conv" and exps["cvae-conv"].model_config.latent_dim == 16
+    assert exps["cgan-arch1-cxs"].model_config.input_order == "cxs" and exps["cgan-seed"].model_config.input_order == "xcs"
+    assert exps["cgan-arch2-sigmoid"].model_config.output == "sigmoid" and exps["cgan-seed"].model_config.output == "tanh"
+    slow, fast = exps["cgan-conv-lr1e-4"], exps["cgan-conv-lr3e-4"]
+    assert (slow.train_config.lr, fast.train_config.lr) == (1e-4, 3e-4)
+    assert dataclasses.replace(slow.train_config, lr=3e-4) == fast.train_config  # only the learning rate differs
+    assert slow.model_config == fast.model_config and slow.model_config.channels == 32
+    for e in exps.values():
+        conv_gan = e.name.startswith("cgan-conv")
+        assert e.train_config.epochs == (2 if conv_gan else 7), e.name
+        assert e.train_config.data.dataset == "kana49" and e.train_config.data.limit == 100
+        assert e.model_config.n_classes == 49
+
+
+def test_experiment_budget_validation() -> None:
+    from genlib.experiments import ExperimentBudget, run_experiments
+
+    with pytest.raises(ValueError, match="n_per_cell"):
+        ExperimentBudget(n_per_cell=1)
+    with pytest.raises(ValueError, match="conv_gan_epochs"):
+        ExperimentBudget(conv_gan_epochs=0)
+    with pytest.raises(ValueError, match="unknown experiment"):
+        run_experiments("kana49", ExperimentBudget(limit=980), "/nonexistent-never-written", only=["cvae-nope"])
+
+
+@pytest.mark.slow
+def test_run_experiments_writes_the_table(tmp_path) -> None:
+    from genlib.experiments import ExperimentBudget, run_experiments
+
+    budget = ExperimentBudget(epochs=1, conv_gan_epochs=1, n_per_cell=3, limit=980)
+    rows = run_experiments("kana49", budget, tmp_path, only=["cvae-seed", "cgan-seed"], threads=1)
+    assert [r["name"] for r in rows] == ["real (held-out)", "cvae-seed", "cgan-seed"]
+    for name in ("results.md", "results.csv", "histories.json", "per_class.json", "samples.npz", "samples.png", "losses.png", "run.json"):
+        assert (tmp_path / name).is_file(), name
+    table = E.read_csv(tmp_path / "results.csv")
+    assert [r["name"] for r in table] == ["real (held-out)", "cvae-seed", "cgan-seed"] and table[1]["epochs"] == 1
+    assert "synthetic, not Kuzushiji" in (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert set(np.load(tmp_path / "samples.npz")) == {"real", "cvae-seed", "cgan-seed"}

@@ -55,7 +55,7 @@ class CGANTrainConfig:
     n_critic: int = 1  # D updates per G update, each on the same real batch with fresh fakes (WGAN-GP paper: 5)
     d_update: Literal["joint", "split"] = "joint"  # joint: one D step on (real+fake)/2 (seed 000); split: real, then fake (seed 004)
     fake_labels: Literal["real", "random"] = "real"  # labels of the fakes: the real batch's (seed 000) or uniform random (seed 004)
-    ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999); 0 = off
+    ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999, warmed up as min(decay, (1+t)/(10+t))); 0 = off
     snapshot_every: int = 0  # write snapshot figures every this many epochs (0 = never)
     snapshot_dir: str = ""  # folder for snapshot PNGs (required when snapshot_every > 0)
 
@@ -82,9 +82,15 @@ class CGANTrainConfig:
             raise ValueError("snapshot_every > 0 needs a snapshot_dir to write the PNGs to")
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """Warm-up of the EMA decay: ``min(decay, (1 + t) / (10 + t))`` after ``t`` updates, so the
+    average forgets the random initial weights quickly (as TensorFlow's ``ExponentialMovingAverage``)."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter and float buffer."""
+    """``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter; buffers are copied."""
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p, 1.0 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
@@ -98,14 +104,18 @@ def adversarial_step(
     opt_d: torch.optim.Optimizer,
     train_config: CGANTrainConfig,
     ema: nn.Module | None = None,
+    start_step: int = 0,
 ) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
     """One CGAN step on a batch ``(images [B,1,28,28] in [0,1], classes [B], styles [B])``.
+
+    ``start_step`` is the number of steps already taken (a resumed run), for the EMA warm-up.
 
     Returns ``d_loss``, ``g_loss`` and the critic's mean output on real and fake images
     (``d_real``/``d_fake``: probabilities for BCE, scores for WGAN-GP; plus ``gp`` for WGAN-GP).
     """
     mc, tc = generator.config, train_config
     wgan = tc.loss == "wgan-gp"
+    steps_done = [start_step]
 
     def fakes(classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if tc.fake_labels == "random":  # seed 004: fakes get uniformly random labels
@@ -155,7 +165,8 @@ def adversarial_step(
         opt_g.step()
         # (3) EMA of G's weights
         if ema is not None:
-            update_ema(ema, generator, tc.ema_decay)
+            update_ema(ema, generator, ema_decay_at(tc.ema_decay, steps_done[0]))
+        steps_done[0] += 1
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), **metrics}
 
     return step
@@ -280,7 +291,7 @@ def train(
     if train_config.snapshot_every and state.step == 0:
         snapshot(0)  # the untrained generator: noise (seed 000 Figure 12)
     fit(
-        adversarial_step(generator, discriminator, opt_g, opt_d, train_config, ema), batches, state, train_config.epochs,
+        adversarial_step(generator, discriminator, opt_g, opt_d, train_config, ema, state.step), batches, state, train_config.epochs,
         max_steps=max_steps, save=save if out else None, save_every=save_every, callback=after_epoch,
         progress=progress, desc=f"cgan-{model_config.arch}",
     )

@@ -18,7 +18,7 @@ from genlib.data.batches import TensorBatches
 from genlib.data.datasets import DataConfig, LabelledImages, PreparedData, prepare_dataset
 from genlib.losses import elbo_loss
 from genlib.models.cvae import CVAEConfig, build_cvae
-from genlib.runtime import get_device, seed_everything
+from genlib.runtime import evaluating, get_device, seed_everything
 from genlib.training import TrainResult, TrainState, fit, resume_state
 
 FAMILY = "cvae"
@@ -55,7 +55,6 @@ def elbo_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[t
     return step
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, split: LabelledImages, *, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
     """The seed's test pass (§4.2.3): average negative ELBO per sample, its parts, and reconstruction MSE.
 
@@ -63,11 +62,8 @@ def evaluate(model: nn.Module, split: LabelledImages, *, batch_size: int = 1000,
     The reparameterisation noise is seeded inside a forked RNG, so the numbers are reproducible
     and the caller's RNG stream is untouched.
     """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     totals = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0, "mse": 0.0}
-    with torch.random.fork_rng(devices=[]):
+    with evaluating(model) as device, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for start in range(0, len(split), batch_size):
             part = split.subset(slice(start, start + batch_size))
@@ -78,7 +74,6 @@ def evaluate(model: nn.Module, split: LabelledImages, *, batch_size: int = 1000,
             totals["reconstruction"] += parts.reconstruction.item()
             totals["kl"] += parts.kl.item()
             totals["mse"] += ((torch.sigmoid(logits) - x) ** 2).mean(dim=(1, 2, 3)).sum().item()
-    model.train(was_training)
     return {k: v / len(split) for k, v in totals.items()}
 
 

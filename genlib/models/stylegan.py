@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlib.models.conditioning import label_codes
+from genlib.models.conditioning import check_labels
 from genlib.models.stylegan_layers import (
     LRELU_SLOPE,
     AdaIN,
@@ -103,6 +103,14 @@ class StyleGANConfig:
         return min(self.channel_base // (4 * 2**step), self.channel_max)
 
 
+def _check_label_pair(classes: Tensor, styles: Tensor, batch: int, cfg: StyleGANConfig) -> tuple[Tensor, Tensor]:
+    """Validated int64 ``classes`` and ``styles`` ``[B]`` for a batch of ``batch`` (clear ValueErrors)."""
+    classes, styles = check_labels(classes, cfg.n_classes, "class"), check_labels(styles, cfg.n_styles, "style")
+    if not classes.shape[0] == styles.shape[0] == batch:
+        raise ValueError(f"batch sizes differ: {batch} inputs, {classes.shape[0]} classes, {styles.shape[0]} styles")
+    return classes, styles
+
+
 def _lrelu(x: Tensor) -> Tensor:
     return F.leaky_relu(x, LRELU_SLOPE)
 
@@ -129,8 +137,8 @@ class MappingNetwork(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.norm = PixelNorm()
-        self.class_embed = EqualLinear(cfg.n_classes, cfg.w_dim, bias=False, gain=1.0)  # one-hot -> E_c[c]
-        self.style_embed = EqualLinear(cfg.n_styles, cfg.w_dim, bias=False, gain=1.0)  # one-hot -> E_s[s]
+        self.class_embed = nn.Embedding(cfg.n_classes, cfg.w_dim)  # E_c[c] = onehot(c) @ E_c, rows ~ N(0, I)
+        self.style_embed = nn.Embedding(cfg.n_styles, cfg.w_dim)  # E_s[s]
         dims = [cfg.z_dim + 2 * cfg.w_dim] + [cfg.w_dim] * cfg.mapping_layers
         self.layers = nn.ModuleList(EqualLinear(a, b, lr_mul=cfg.mapping_lr_mul) for a, b in zip(dims[:-1], dims[1:]))
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
@@ -143,11 +151,9 @@ class MappingNetwork(nn.Module):
         """``z [B, z_dim]``, labels int64 ``[B]`` -> ``w [B, w_dim]`` (truncated towards the mean when psi < 1)."""
         if z.ndim != 2 or z.shape[1] != self.cfg.z_dim:
             raise ValueError(f"z must have shape [B, {self.cfg.z_dim}], got {tuple(z.shape)}")
-        c_onehot, s_onehot = label_codes(classes, styles, self.cfg.n_classes, self.cfg.n_styles)  # validates
-        if classes.shape[0] != z.shape[0]:
-            raise ValueError(f"batch sizes differ: z has {z.shape[0]} rows, the labels {classes.shape[0]}")
-        c = self.class_embed(c_onehot.to(z))  # E_c[c], [B, w_dim]
-        s = self.style_embed(s_onehot.to(z))  # E_s[s], [B, w_dim]
+        classes, styles = _check_label_pair(classes, styles, z.shape[0], self.cfg)
+        c = self.class_embed(classes)  # E_c[c], [B, w_dim]
+        s = self.style_embed(styles)  # E_s[s], [B, w_dim]
         x = torch.cat([self.norm(z), self.norm(c), self.norm(s)], dim=1)  # [B, z_dim + 2 w_dim]
         for layer in self.layers:
             x = _lrelu(layer(x))
@@ -373,8 +379,8 @@ class Discriminator(nn.Module):
         self.conv = EqualConv2d(c0 + 1, c0, 3)
         self.fc = EqualLinear(c0 * 16, c0)
         self.out = EqualLinear(c0, 1, gain=1.0)
-        self.class_embed = EqualLinear(cfg.n_classes, c0, bias=False, gain=1.0)  # projection E_c
-        self.style_embed = EqualLinear(cfg.n_styles, c0, bias=False, gain=1.0)  # projection E_s
+        self.class_embed = nn.Embedding(cfg.n_classes, c0)  # projection E_c, rows ~ N(0, I)
+        self.style_embed = nn.Embedding(cfg.n_styles, c0)  # projection E_s
 
     def forward(self, img: Tensor, classes: Tensor, styles: Tensor, step: int | None = None, alpha: float = 1.0) -> Tensor:
         """``img [B, C, 4 * 2**step, 4 * 2**step]`` in [-1, 1], labels ``[B]`` -> scores ``[B]`` (real high)."""
@@ -382,9 +388,7 @@ class Discriminator(nn.Module):
         size = 4 * 2**step
         if img.ndim != 4 or img.shape[1:] != (self.cfg.image_channels, size, size):
             raise ValueError(f"img must have shape [B, {self.cfg.image_channels}, {size}, {size}] at step {step}, got {tuple(img.shape)}")
-        c_onehot, s_onehot = label_codes(classes, styles, self.cfg.n_classes, self.cfg.n_styles)  # validates
-        if classes.shape[0] != img.shape[0]:
-            raise ValueError(f"batch sizes differ: img has {img.shape[0]} images, the labels {classes.shape[0]}")
+        classes, styles = _check_label_pair(classes, styles, img.shape[0], self.cfg)
         x = _lrelu(self.from_image[step](img))
         if step > 0:
             x = self.blocks[step - 1](x)
@@ -395,5 +399,5 @@ class Discriminator(nn.Module):
                 x = self.blocks[i - 1](x)
         x = _lrelu(self.conv(self.mbstd(x)))  # [B, c0, 4, 4]
         h = _lrelu(self.fc(x.flatten(1)))  # final features h, [B, c0]
-        e = self.class_embed(c_onehot.to(h)) + self.style_embed(s_onehot.to(h))  # E_c[c] + E_s[s], [B, c0]
+        e = self.class_embed(classes) + self.style_embed(styles)  # E_c[c] + E_s[s], [B, c0]
         return self.out(h).squeeze(1) + (e * h).sum(1) / math.sqrt(h.shape[1])  # psi(h) + <e, h> / sqrt(c0)

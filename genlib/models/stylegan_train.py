@@ -72,6 +72,7 @@ class StyleGANTrainConfig:
     gp_weight: float = 10.0  # lambda of the gradient penalty (wgan-gp)
     drift_weight: float = 1e-3  # weight of the drift term E[D(x)^2] (wgan-gp)
     r1_gamma: float = 1.0  # R1 weight gamma, penalty gamma/2 * E||grad D(x)||^2 (ns-r1)
+    penalty_every: int = 1  # lazy regularization: GP / R1 on every k-th step only, weighted x k (StyleGAN2 §B)
     fade_images: int = 20_000  # images shown while a new resolution fades in (alpha 0 -> 1)
     stable_images: int = 20_000  # images shown at each resolution after its fade-in (the last: until the end)
     style_mixing_prob: float = 0.5  # chance that a batch of fakes mixes two z at a random crossover layer
@@ -84,6 +85,8 @@ class StyleGANTrainConfig:
         for name in ("epochs", "fade_images", "stable_images", "ema_half_life_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.penalty_every < 1:
+            raise ValueError(f"penalty_every must be >= 1, got {self.penalty_every}")
         if self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"batch_size must be >= 1 and lr > 0, got {self.batch_size} and {self.lr}")
         if not 0.0 <= self.style_mixing_prob <= 1.0:
@@ -179,19 +182,24 @@ def stylegan_step(
         def critic(img: Tensor) -> Tensor:
             return D(img, classes, styles, g_step, alpha)
 
-        # (1) update D: maximise D(x) - D(G(z)) under the penalty
+        # (1) update D: maximise D(x) - D(G(z)) under the penalty (lazy: every k-th step, weight x k)
         D.requires_grad_(True)
         with torch.no_grad():
             fake, _ = generate_fakes(G, classes, styles, g_step, alpha, tc.style_mixing_prob)
+        k = tc.penalty_every
+        lazy = k if state.step % k == 0 else 0  # 0: no penalty this step
+        penalty = torch.zeros(())
         if tc.loss == "wgan-gp":
             d_real, d_fake = critic(real), critic(fake)
-            penalty = gradient_penalty(critic, real, fake)
-            loss_d = d_wasserstein_loss(d_real, d_fake) + tc.gp_weight * penalty + tc.drift_weight * drift_penalty(d_real)
+            if lazy:
+                penalty = gradient_penalty(critic, real, fake)
+            loss_d = d_wasserstein_loss(d_real, d_fake) + lazy * tc.gp_weight * penalty + tc.drift_weight * drift_penalty(d_real)
         else:
-            real.requires_grad_(True)
+            real.requires_grad_(lazy > 0)
             d_real, d_fake = critic(real), critic(fake)
-            penalty = r1_penalty(d_real, real)
-            loss_d = d_bce_loss(d_real, d_fake) + tc.r1_gamma / 2 * penalty
+            if lazy:
+                penalty = r1_penalty(d_real, real)
+            loss_d = d_bce_loss(d_real, d_fake) + lazy * tc.r1_gamma / 2 * penalty
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -210,7 +218,7 @@ def stylegan_step(
         update_ema(G_ema, G, ema_beta(x.shape[0], state.images_seen, tc.ema_half_life_images, tc.ema_rampup))
         state.extra.update(growth_step=g_step, alpha=alpha)
         return {
-            "loss_d": loss_d.item(), "loss_g": loss_g.item(), "penalty": penalty.item(),
+            "loss_d": loss_d.item(), "loss_g": loss_g.item(), "penalty": lazy * penalty.item(),  # unbiased per-step mean
             "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "growth_step": g_step, "alpha": alpha,
         }
 
