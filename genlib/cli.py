@@ -4,6 +4,7 @@
     genlib train --recipe cvae_conv_kana49          # the pretrained checkpoint in data/
     genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --seed 0 --out samples.npz
     genlib evaluate data/*.safetensors --out results.md
+    genlib experiments --dataset kana49             # the seed's §6 experiments, one table
     genlib data info | genlib data download k49 | genlib data build-kana49
     genlib report                                   # run every notebook, keep the figures
 
@@ -117,8 +118,13 @@ def _train(argv: Sequence[str]) -> int:
     parser.add_argument("--slim", action="store_true", help="save weights only (small; cannot resume)")
     parser.add_argument("--download", action="store_true", help="download K49/KMNIST/MNIST if missing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 while other work runs)")
     _add_config_options(parser, [family.model_config, family.train_config])
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     values = vars(args)
     model_config = _apply_overrides(recipe.model_config if recipe else family.model_config(), values)
     train_config = _apply_overrides(recipe.train_config if recipe else family.train_config(), values)
@@ -245,6 +251,26 @@ def _evaluate(argv: Sequence[str]) -> int:
     return 0
 
 
+def _experiments(argv: Sequence[str]) -> int:
+    from genlib.experiments import ExperimentBudget, run_experiments
+
+    parser = argparse.ArgumentParser(prog="genlib experiments", description="Re-run the seed's architecture experiments on one budget.")
+    parser.add_argument("--dataset", default="kana49", help="kana49 (embedded), k49, kmnist, mnist, mnist5k")
+    parser.add_argument("--out", type=Path, help="results folder (default: data/experiments_<dataset>)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    parser.add_argument("--checkpoints", type=Path, help="keep the trained checkpoints here (and reuse finished ones)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    _add_config_options(parser, [ExperimentBudget])
+    args = parser.parse_args(argv)
+    budget = _apply_overrides(ExperimentBudget(), vars(args))
+    from genlib.data.datasets import repo_data_dir
+
+    out = args.out or repo_data_dir() / f"experiments_{args.dataset}"
+    run_experiments(args.dataset, budget, out, only=args.only, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
+    print((Path(out) / "results.md").read_text())
+    return 0
+
+
 def _report(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="genlib report", description="Execute the notebooks headless and keep their figures.")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/report-<timestamp>)")
@@ -263,6 +289,7 @@ COMMANDS = {
     "recipes": _recipes,
     "sample": _sample,
     "evaluate": _evaluate,
+    "experiments": _experiments,
     "data": _data,
     "report": _report,
 }

@@ -16,7 +16,6 @@ The protocol (every family, every checkpoint, one seed):
 from __future__ import annotations
 
 import csv
-import importlib
 import math
 import time
 from dataclasses import dataclass
@@ -31,18 +30,12 @@ from genlib import metrics as M
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
+from genlib.families import get_family
 from genlib.models.classifier import DomainClassifier, classify
 from genlib.plots import ordered_labels
 
 SampleFn = Callable[[Tensor, Tensor, int], Tensor]  # (classes [N], styles [N], seed) -> images [N, 1, 28, 28] in [0, 1]
 CHUNK = 1024  # images per sampling call: bounds memory, and the seeds per chunk fix the samples
-
-# Families that genlib.families does not list yet: name -> modules holding ``load`` and ``sample``.
-_FALLBACK_FAMILIES: dict[str, tuple[str, ...]] = {
-    "cvae": ("genlib.models.cvae_train", "genlib.models.cvae"),
-    "cgan": ("genlib.models.cgan_train", "genlib.models.cgan"),
-    "stylegan": ("genlib.models.stylegan_train",),
-}
 
 # Column order of the tables; the values are format specs for Markdown (CSV keeps full precision).
 COLUMNS: dict[str, str] = {
@@ -176,17 +169,15 @@ def evaluate_sampler(
 
 
 def family_functions(name: str) -> tuple[Callable[..., Any], Callable[..., Tensor]]:
-    """``(load, sample)`` of a family: from :mod:`genlib.families`, else from its modules."""
-    from genlib.families import FAMILIES
+    """``(load, sample)`` of a generator family from :mod:`genlib.families`.
 
-    if name in FAMILIES:
-        return FAMILIES[name].load, FAMILIES[name].sample
-    if name not in _FALLBACK_FAMILIES:
-        raise ValueError(f"unknown model family {name!r}: allowed {', '.join(sorted(set(FAMILIES) | set(_FALLBACK_FAMILIES)))}")
-    modules = [importlib.import_module(m) for m in _FALLBACK_FAMILIES[name]]
-    load = next(getattr(m, "load") for m in modules if hasattr(m, "load"))
-    sample = next(getattr(m, "sample") for m in modules if hasattr(m, "sample"))
-    return load, sample
+    Raises:
+        ValueError: an unknown family, or one that does not generate (the classifier).
+    """
+    family = get_family(name)
+    if family.sample is None:
+        raise ValueError(f"a {name!r} checkpoint does not generate images: evaluate a generator (cvae, cgan, stylegan)")
+    return family.load, family.sample
 
 
 def _data_config(ckpt_train_config: dict[str, Any]) -> DataConfig:

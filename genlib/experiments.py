@@ -14,14 +14,13 @@ curves), ``per_class.json``, ``samples.npz`` (a class x style grid of each model
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import platform
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ import torch
 from genlib import evaluation as E
 from genlib.checkpoint import load_checkpoint
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
+from genlib.families import get_family
 from genlib.models.cgan import CGANConfig
 from genlib.models.cgan_conv import conv_config
 from genlib.models.cgan_train import CGANTrainConfig
@@ -96,18 +96,41 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
     ]
 
 
-def family_train(name: str) -> Callable[..., Any]:
-    """The ``train`` function of a family (from :mod:`genlib.families`, else its ``*_train`` module)."""
-    from genlib.families import FAMILIES
+def _finished(path: Path, exp: Experiment) -> bool:
+    """Whether ``path`` is a checkpoint of exactly ``exp``'s configs that completed its epochs."""
+    if not path.is_file():
+        return False
+    ckpt = load_checkpoint(path)
+    return (
+        ckpt.family == exp.family and ckpt.model_config == _as_json(exp.model_config)
+        and ckpt.train_config == _as_json(exp.train_config) and ckpt.state.get("epoch", 0) >= exp.train_config.epochs
+    )
 
-    if name in FAMILIES:
-        return FAMILIES[name].train
-    return importlib.import_module(f"genlib.models.{name}_train").train
+
+def _as_json(config: Any) -> dict[str, Any]:
+    """A config as the checkpoint's JSON holds it (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def _finished(path: Path, epochs: int) -> bool:
-    """Whether ``path`` is a checkpoint that already completed ``epochs`` epochs."""
-    return path.is_file() and load_checkpoint(path).state.get("epoch", 0) >= epochs
+def _real_row(base: PreparedData, classifier: Any, reference: E.RealReference, budget: ExperimentBudget) -> tuple[dict[str, Any], np.ndarray]:
+    """The ceiling row (real held-out images through the same protocol, without repeats) and its sample grid."""
+    real = E.real_sampler(base, reference)
+    n_real = max(2, min(budget.n_per_cell, E.smallest_cell(base, reference)))
+    row = E.evaluate_sampler(real, base, classifier.model, n_per_cell=n_real, seed=budget.seed, reference=reference)
+    classes, styles = ordered_labels(min(GRID_CLASSES, base.n_classes), 2, GRID_PER_CELL)
+    grid = (real(classes, styles, budget.seed)[:, 0] * 255).round().to(torch.uint8).numpy()
+    return {"name": "real (held-out)", "family": "data", "dataset": base.config.dataset, **row, "samples_per_s": float("nan")}, grid
+
+
+def _caption(base: PreparedData, budget: ExperimentBudget, classifier: Any) -> str:
+    note = " — the embedded Kana-49 stand-in (synthetic, not Kuzushiji)" if base.synthetic else ""
+    metrics = classifier.test_metrics
+    return (
+        f"Dataset {base.config.dataset}{note}. Budget: {budget.epochs} epochs for every seed §6 model, {budget.conv_gan_epochs} "
+        f"for each conv cGAN ({budget.conv_gan_channels} filters); training seed {budget.seed}; metrics on {budget.n_per_cell} "
+        f"samples per (class, style) cell; classifier test accuracy {metrics.get('accuracy', float('nan')):.4f}, balanced "
+        f"{metrics.get('balanced_accuracy', float('nan')):.4f}; {torch.get_num_threads()} CPU thread(s)."
+    )
 
 
 def sample_grid(row_path: Path, family: str, n_classes: int, seed: int) -> np.ndarray:
@@ -166,18 +189,8 @@ def run_experiments(
     classifier = load_or_train_classifier(dataset, data=base, progress=progress)
     reference = E.real_reference(base, classifier.model, budget.seed)
     datasets: dict[DataConfig, PreparedData] = {base.config: base}
-    n_real = max(2, min(budget.n_per_cell, E.smallest_cell(base, reference)))  # real images without repeats
-    real = E.evaluate_sampler(E.real_sampler(base, reference), base, classifier.model, n_per_cell=n_real, seed=budget.seed, reference=reference)
-    rows = [{"name": "real (held-out)", "family": "data", "dataset": dataset, **real, "samples_per_s": float("nan")}]
-    grid_classes, grid_styles = ordered_labels(min(GRID_CLASSES, base.n_classes), 2, GRID_PER_CELL)
-    grids = {"real": (E.real_sampler(base, reference)(grid_classes, grid_styles, budget.seed)[:, 0] * 255).round().to(torch.uint8).numpy()}
-    note = " — the embedded Kana-49 stand-in (synthetic, not Kuzushiji)" if base.synthetic else ""
-    caption = (
-        f"Dataset {dataset}{note}. Budget: {budget.epochs} epochs for every seed §6 model, {budget.conv_gan_epochs} for each "
-        f"conv cGAN ({budget.conv_gan_channels} filters); training seed {budget.seed}; metrics on "
-        f"{budget.n_per_cell} samples per (class, style) cell; classifier test accuracy {classifier.test_metrics.get('accuracy', float('nan')):.4f}, "
-        f"balanced {classifier.test_metrics.get('balanced_accuracy', float('nan')):.4f}; {torch.get_num_threads()} CPU thread(s)."
-    )
+    real_row, real_grid = _real_row(base, classifier, reference, budget)
+    rows, grids, caption = [real_row], {"real": real_grid}, _caption(base, budget, classifier)
     run = {
         "dataset": dataset, "synthetic": base.synthetic, "budget": dataclasses.asdict(budget), "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(), "classifier": classifier.test_metrics,
@@ -194,8 +207,8 @@ def run_experiments(
             if data_config not in datasets:
                 datasets[data_config] = prepare_dataset(data_config)
             data = datasets[data_config]
-            if not _finished(path, exp.train_config.epochs):
-                family_train(exp.family)(exp.model_config, exp.train_config, data=data, out=path, slim=True, progress=progress)
+            if not _finished(path, exp):
+                get_family(exp.family).train(exp.model_config, exp.train_config, data=data, out=path, slim=True, progress=progress)
             row = E.evaluate_checkpoint(path, n_per_cell=budget.n_per_cell, seed=budget.seed, data=data,
                                         classifier=classifier.model, reference=reference, name=exp.name)
             rows.append(row)

@@ -15,10 +15,17 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from genlib.data.datasets import DataConfig, repo_data_dir
+from genlib.data.datasets import repo_data_dir
 from genlib.families import get_family
+from genlib.models.cgan import CGANConfig
+from genlib.models.cgan_conv import conv_config
+from genlib.models.cgan_train import CGANTrainConfig
+from genlib.models.classifier import ClassifierConfig
+from genlib.models.classifier_train import ClassifierTrainConfig
 from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
+from genlib.models.stylegan import StyleGANConfig
+from genlib.models.stylegan_train import StyleGANTrainConfig
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,25 @@ RECIPES: dict[str, Recipe] = {
             "cvae_conv_kana49", "cvae", CVAEConfig(arch="conv", latent_dim=16, hidden_dim=128, channels=32),
             CVAETrainConfig(epochs=30),
             "genlib's convolutional CVAE (latent 16), same optimiser and batch size as the seed",
+        ),
+        Recipe(
+            "cgan_mlp_kana49", "cgan", CGANConfig(), CGANTrainConfig(epochs=700),
+            "the seed's MLP CGAN (z 64, hidden 256, tanh), seed hyperparameters (Adam 1e-4, batch 128); "
+            "class conditioning appears only after ~300-500 epochs",
+        ),
+        Recipe(
+            "cgan_conv_kana49", "cgan", conv_config(channels=64),
+            CGANTrainConfig(epochs=32, lr=3e-4, beta1=0.5, d_update="split", fake_labels="random", ema_decay=0.999),
+            "seed 004's convolutional cGAN (label embeddings, 64 filters instead of 128), Adam 3e-4 / beta1 0.5, EMA of G",
+        ),
+        Recipe(
+            "stylegan_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(),
+            "conditional StyleGAN, 4x4 → 32x32 progressive growing, WGAN-GP + drift, 171k images shown "
+            "(~30 min on one CPU thread)",
+        ),
+        Recipe(
+            "classifier_kana49", "classifier", ClassifierConfig(), ClassifierTrainConfig(),
+            "the domain classifier behind the metric suite (conditional accuracy, FID features)",
         ),
     ]
 }

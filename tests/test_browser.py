@@ -102,29 +102,42 @@ def wait_for_change(view, before: str, timeout_s: float = 30.0) -> str:
     raise AssertionError("the image did not change")
 
 
-def move_slider(view, index: int, presses: int = 1) -> str:
-    """Press ArrowRight on the ``index``-th slider of ``view``; returns its readout."""
+def move_slider(view, index: int, presses: int = 1, key: str = "ArrowRight") -> str:
+    """Press ``key`` on the ``index``-th slider of ``view``; returns its readout once it shows the handle's value."""
     slider = view.locator(".widget-slider").nth(index)
     handle = slider.locator(".noUi-handle")
     handle.focus()
     for _ in range(presses):
-        handle.press("ArrowRight")
+        handle.press(key)
     readout = slider.locator(".widget-readout")
-    value = handle.get_attribute("aria-valuenow")
-    assert value is not None and float(readout.inner_text()) == pytest.approx(float(value))
-    return readout.inner_text()
+    deadline = time.time() + 30
+    while time.time() < deadline:  # the readout follows the handle once the kernel has the new value
+        value = handle.get_attribute("aria-valuenow")  # noUiSlider may round it to fewer decimals
+        decimals = len(value.split(".")[1]) if value and "." in value else 0
+        if value is not None and abs(float(readout.inner_text()) - float(value)) <= 0.5 * 10**-decimals + 1e-9:
+            return readout.inner_text()
+        time.sleep(0.2)
+    raise AssertionError(f"slider readout {readout.inner_text()!r} never matched its handle ({handle.get_attribute('aria-valuenow')})")
+
+
+def open_views(playwright, url: str):
+    """Launch Chromium, open the Voila page, wait for the images; returns ``(browser, page, views)``."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1200, "height": 1800})
+    page.set_default_timeout(120_000)
+    page.goto(url, timeout=180_000)
+    try:
+        page.wait_for_selector("img.widget-image", timeout=180_000)
+    except playwright_api.TimeoutError:
+        pytest.fail("no widget image appeared; the page says:\n" + page.inner_text("body")[-3000:])
+    return browser, page, page.locator(".widget-vbox")
 
 
 @pytest.mark.parametrize("voila_server", ["02_cvae.ipynb"], indirect=True)
 def test_cvae_sliders_update_the_character(voila_server) -> None:
     url, artifacts = voila_server
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 1600})
-        page.set_default_timeout(120_000)
-        page.goto(url, timeout=180_000)
-        page.wait_for_selector("img.widget-image", timeout=180_000)
-        views = page.locator(".widget-vbox")
+        browser, page, views = open_views(p, url)
         assert views.count() >= 2
         first = views.nth(0)
         caption = first.locator(".widget-html").first
@@ -141,14 +154,67 @@ def test_cvae_sliders_update_the_character(voila_server) -> None:
         after_style = wait_for_change(first, after)
         expect(caption).to_contain_text("thick")
 
-        move_slider(first, 1, presses=5)  # z1: 0.0 → 0.5
+        z1 = float(move_slider(first, 1, presses=5))  # z1, up from 0.0
+        assert z1 > 0
         wait_for_change(first, after_style)
-        expect(caption).to_contain_text("z = (0.5, 0.0)")
+        expect(caption).to_contain_text(f"z = ({z1:.1f}, 0.0)")
         page.screenshot(path=str(artifacts / "cvae_after.png"))
 
         second = views.nth(1)
         before = image_src(second)
-        move_slider(second, 1, presses=3)  # seed 0 → 3
+        assert move_slider(second, 1, presses=3) == "3"  # seed 0 → 3
         wait_for_change(second, before)
         expect(second.locator(".widget-html").first).to_contain_text("seed 3")
+        browser.close()
+
+
+@pytest.mark.parametrize("voila_server", ["03_cgan.ipynb"], indirect=True)
+def test_cgan_sliders_update_the_character(voila_server) -> None:
+    url, artifacts = voila_server
+    with playwright_api.sync_playwright() as p:
+        browser, page, views = open_views(p, url)
+        view = views.nth(0)
+        caption = view.locator(".widget-html").first
+        expect(caption).to_contain_text("(class 0)")
+        before = image_src(view)
+        assert move_slider(view, 0, presses=2) == "2"  # class 0 → 2
+        after = wait_for_change(view, before)
+        expect(caption).to_contain_text("(class 2)")
+        view.locator("button", has_text="thick").click()
+        after_style = wait_for_change(view, after)
+        expect(caption).to_contain_text("thick")
+        assert move_slider(view, 1) == "1"  # noise seed 0 → 1
+        wait_for_change(view, after_style)
+        expect(caption).to_contain_text("seed 1")
+        page.screenshot(path=str(artifacts / "cgan_after.png"))
+        browser.close()
+
+
+@pytest.mark.parametrize("voila_server", ["05_stylegan_mixing.ipynb"], indirect=True)
+def test_stylegan_mixing_sliders(voila_server) -> None:
+    url, artifacts = voila_server
+    with playwright_api.sync_playwright() as p:
+        browser, page, views = open_views(p, url)
+        blend, crossover = views.nth(0), views.nth(1)
+        caption = blend.locator(".widget-html").first
+        expect(caption).to_contain_text("w = 0.40 w_A + 0.60 w_B")
+        before = image_src(blend)
+        t = float(move_slider(blend, 3))  # blend factor t, up from 0.60
+        assert t > 0.6
+        after = wait_for_change(blend, before)
+        expect(caption).to_contain_text(f"w = {1 - t:.2f} w_A + {t:.2f} w_B")
+        assert move_slider(blend, 1) == "5"  # class B: 4 → 5
+        after_b = wait_for_change(blend, after)
+        expect(caption).to_contain_text("B = か")
+        psi = float(move_slider(blend, 4, key="ArrowLeft"))  # truncation psi, down from 1.00
+        assert psi < 1.0
+        wait_for_change(blend, after_b)
+        expect(caption).to_contain_text(f"psi = {psi:.2f}")
+
+        x_caption = crossover.locator(".widget-html").first
+        before = image_src(crossover)
+        assert move_slider(crossover, 2) == "5"  # crossover layer k: 4 → 5
+        wait_for_change(crossover, before)
+        expect(x_caption).to_contain_text("layers 0..4 from thin A, 5..7 from thick B")
+        page.screenshot(path=str(artifacts / "stylegan_after.png"), full_page=True)
         browser.close()

@@ -152,6 +152,8 @@ def test_family_functions() -> None:
     assert load is cvae_train.load and sample is cvae.sample
     with pytest.raises(ValueError, match="unknown model family 'nope'"):
         E.family_functions("nope")
+    with pytest.raises(ValueError, match="does not generate"):
+        E.family_functions("classifier")
 
 
 ROWS = [

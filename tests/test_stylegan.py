@@ -157,7 +157,7 @@ def test_resampling_helpers():
 def test_config_derived_sizes_and_validation():
     cfg = StyleGANConfig()
     assert (cfg.num_blocks, cfg.max_step, cfg.num_ws, cfg.pad) == (4, 3, 8, 2)
-    assert [cfg.channels(i) for i in range(4)] == [128, 128, 64, 32]
+    assert [cfg.channels(i) for i in range(4)] == [128, 64, 32, 16]
     assert StyleGANConfig(resolution=64, image_size=64, image_channels=3).pad == 0
     for bad in (dict(resolution=24), dict(image_size=27), dict(image_channels=2), dict(w_dim=0)):
         with pytest.raises(ValueError):

@@ -166,6 +166,8 @@ def test_short_run_crosses_a_growth_step_and_samples(tiny_data, tmp_path):
     assert torch.equal(imgs, sample(ema, classes, styles, seed=1))
     assert not torch.equal(imgs, sample(ema, classes, styles, seed=2))
     assert sample(ema, classes, styles, seed=1, psi=0.5, noise_mode="const").shape == (6, 1, 28, 28)
+    same = sample(ema, torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64), seed=1, same_noise=True)
+    assert torch.equal(same[0], same[1]) and torch.equal(same[0], same[2])  # one z, fixed noise: identical images
     with pytest.raises(ValueError, match="class 49 is out of range: allowed 0..48"):
         sample(ema, torch.tensor([49]), torch.tensor([0]))
 

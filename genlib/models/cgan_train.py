@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,9 @@ from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
 from genlib.models.conditioning import seeded_normal
 from genlib.runtime import get_device, seed_everything
 from genlib.training import TrainResult, TrainState, fit, resume_state
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FAMILY = "cgan"
 
@@ -212,8 +215,13 @@ def write_snapshot(
 
 
 def style_pairs_figure(
-    generator: nn.Module, class_names: Sequence[str], classes: Sequence[int] = (0, 10, 20, 30, 40), n_noise: int = 8, seed: int = 0, title: str | None = None
-):
+    generator: nn.Module,
+    class_names: Sequence[str],
+    classes: Sequence[int] = (0, 10, 20, 30, 40),
+    n_noise: int = 8,
+    seed: int = 0,
+    title: str | None = None,
+) -> Figure:
     """Thin and thick panels side by side: row ``i`` is ``classes[i]``, column ``j`` the noise ``z_j`` (same in both panels)."""
     from genlib.plots import side_by_side
 

@@ -59,8 +59,8 @@ class StyleGANConfig:
     w_dim: int = 128  # intermediate latent w (also the size of the label embeddings)
     mapping_layers: int = 8  # dense layers in the mapping network
     mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network
-    channel_base: int = 1024  # feature channels at resolution r: min(channel_base // r, channel_max)
-    channel_max: int = 128  # so 4:128, 8:128, 16:64, 32:32, 64:16
+    channel_base: int = 512  # feature channels at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 128  # so 4:128, 8:64, 16:32, 32:16, 64:8
     n_classes: int = 49  # class labels 0..n_classes-1
     n_styles: int = 2  # style labels {0 thin, 1 thick}
     mbstd_group: int = 4  # minibatch-stddev group size in the discriminator
@@ -212,7 +212,10 @@ class SynthesisBlock(nn.Module):
             return torch.randn(x.shape[0], 1, self.size, self.size, device=device, generator=generator).to(x)
         return self.noise_const[i : i + 1] if mode == "const" else None
 
-    def _noise_act_adain(self, x, i, noise_layer, adain, w, mode, generator) -> Tensor:
+    def _noise_act_adain(
+        self, x: Tensor, i: int, noise_layer: NoiseInjection, adain: AdaIN, w: Tensor, mode: NoiseMode, generator: torch.Generator | None
+    ) -> Tensor:
+        """``x + s * noise -> lrelu -> AdaIN(., w)`` for layer ``i`` (0 or 1) of the block."""
         noise = self._noise(i, x, mode, generator)
         if noise is not None:
             x = noise_layer(x, noise)
