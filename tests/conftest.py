@@ -43,6 +43,15 @@ def make_tiny_data(n_classes: int = 49, per_class: int = 6, seed: int = 0) -> Pr
     )
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests use one torch thread: tiny models run fastest so, and ``pytest -n 2`` runs two processes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_data() -> PreparedData:
     return make_tiny_data()

@@ -16,13 +16,6 @@ from genlib.models.classifier_train import ClassifierTrainConfig
 SMALL = ClassifierConfig(channels=8, feature_dim=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and far faster than two threads on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def quick(**changes) -> ClassifierTrainConfig:

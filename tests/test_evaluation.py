@@ -20,12 +20,6 @@ from genlib.models.cvae import CVAEConfig
 N_CLASSES = 10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def with_seed_style_labels(data: PreparedData) -> PreparedData:

@@ -29,13 +29,6 @@ from genlib.models.stylegan_layers import (
     upsample2x,
 )
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tiny models run fastest on one thread (and do not fight other processes for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 TINY = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=5)  # 4:16, 8:16, 16:8, 32:4 channels

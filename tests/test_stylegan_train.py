@@ -89,13 +89,6 @@ from genlib.models.stylegan_train import (  # noqa: E402
     update_ema,
 )
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tiny models run fastest on one thread (and do not fight other processes for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 TINY_MODEL = StyleGANConfig(z_dim=16, w_dim=16, channel_base=128, channel_max=16)  # 49 classes, 28 -> 32 px

@@ -28,12 +28,12 @@ from torch import Tensor, nn
 from genlib.checkpoint import load_checkpoint, restore_modules, save_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.batches import TensorBatches
-from genlib.data.datasets import DataConfig, LabelledImages, PreparedData, prepare_dataset
+from genlib.data.datasets import DataConfig, LabelledImages, PreparedData
 from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
 from genlib.models.conditioning import seeded_normal
-from genlib.runtime import get_device, seed_everything
-from genlib.training import TrainResult, TrainState, fit, resume_state
+from genlib.runtime import get_device
+from genlib.training import TrainResult, TrainState, adam, fit, resume_state, start_training
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -160,12 +160,15 @@ def adversarial_step(
                 opt_d.step()
                 d_loss = 0.5 * (loss_real.detach() + loss_fake.detach())
                 metrics = {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
-        # (2) update G: max log D(G(z|y')|y') on the same fakes (the seed's criterion(output, ones))
+        # (2) update G: max log D(G(z|y')|y') on the same fakes (the seed's criterion(output, ones));
+        # D is frozen meanwhile: G needs gradients through D, not D's own (the seed computes and discards them)
+        discriminator.requires_grad_(False)
         fake_out = discriminator(fake, fc, fs)
         g_loss = g_wasserstein_loss(fake_out) if wgan else g_nonsaturating_loss(fake_out)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        discriminator.requires_grad_(True)
         # (3) EMA of G's weights
         if ema is not None:
             update_ema(ema, generator, ema_decay_at(tc.ema_decay, steps_done[0]))
@@ -261,15 +264,11 @@ def train(
     Raises:
         genlib.training.TrainingDiverged: a loss became NaN/inf (the last checkpoint is kept).
     """
-    device = get_device(train_config.device)
-    seed_everything(train_config.seed)
-    data = data if data is not None else prepare_dataset(train_config.data)
-    if data.n_classes != model_config.n_classes:
-        raise ValueError(f"model_config.n_classes={model_config.n_classes} but dataset {data.config.dataset!r} has {data.n_classes} classes")
+    device, data = start_training(train_config, model_config.n_classes, data)
     generator, discriminator = (m.to(device) for m in build_cgan(model_config))
     betas = (train_config.beta1, train_config.beta2)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=train_config.lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=train_config.lr, betas=betas)
+    opt_g = adam(generator, train_config.lr, betas)
+    opt_d = adam(discriminator, train_config.lr, betas)
     modules = {"generator": generator, "discriminator": discriminator}
     ema = None
     if train_config.ema_decay > 0:

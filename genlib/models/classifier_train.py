@@ -23,8 +23,8 @@ from genlib.data.batches import TensorBatches
 from genlib.data.datasets import DataConfig, LabelledImages, PreparedData, prepare_dataset, repo_data_dir
 from genlib.metrics import accuracy, balanced_accuracy
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify
-from genlib.runtime import get_device, seed_everything
-from genlib.training import TrainResult, TrainState, fit, resume_state
+from genlib.runtime import get_device
+from genlib.training import TrainResult, TrainState, adam, fit, resume_state, start_training
 
 FAMILY = "classifier"
 
@@ -99,13 +99,9 @@ def train(
     Same keyword arguments as :func:`genlib.models.cvae_train.train`. The history rows hold
     ``loss``/``accuracy`` (train) and ``val_loss``/``val_accuracy``/``val_balanced_accuracy`` (test split).
     """
-    device = get_device(train_config.device)
-    seed_everything(train_config.seed)
-    data = data if data is not None else prepare_dataset(train_config.data)
-    if data.n_classes != model_config.n_classes:
-        raise ValueError(f"model_config.n_classes={model_config.n_classes} but dataset {data.config.dataset!r} has {data.n_classes} classes")
+    device, data = start_training(train_config, model_config.n_classes, data)
     model = DomainClassifier(model_config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+    optimizer = adam(model, train_config.lr)
     state = resume_state(resume, FAMILY, {"model": model}, {"optimizer": optimizer}) if resume else TrainState()
     train_split = data.train.to(device)
     batches = TensorBatches((train_split.images, train_split.classes), train_config.batch_size, seed=train_config.seed)

@@ -15,11 +15,11 @@ from torch import Tensor, nn
 from genlib.checkpoint import load_checkpoint, restore_modules, save_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.batches import TensorBatches
-from genlib.data.datasets import DataConfig, LabelledImages, PreparedData, prepare_dataset
+from genlib.data.datasets import DataConfig, LabelledImages, PreparedData
 from genlib.losses import elbo_loss
 from genlib.models.cvae import CVAEConfig, build_cvae
-from genlib.runtime import evaluating, get_device, seed_everything
-from genlib.training import TrainResult, TrainState, fit, resume_state
+from genlib.runtime import evaluating, get_device
+from genlib.training import TrainResult, TrainState, adam, fit, resume_state, start_training
 
 FAMILY = "cvae"
 
@@ -101,13 +101,9 @@ def train(
         :class:`~genlib.training.TrainResult` with ``modules["model"]`` and the history, whose rows
         hold ``loss``/``reconstruction``/``kl`` (train, per sample), ``val_loss``, ``val_mse``, ``seconds``.
     """
-    device = get_device(train_config.device)
-    seed_everything(train_config.seed)
-    data = data if data is not None else prepare_dataset(train_config.data)
-    if data.n_classes != model_config.n_classes:
-        raise ValueError(f"model_config.n_classes={model_config.n_classes} but dataset {data.config.dataset!r} has {data.n_classes} classes")
+    device, data = start_training(train_config, model_config.n_classes, data)
     model = build_cvae(model_config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
+    optimizer = adam(model, train_config.lr)
     state = resume_state(resume, FAMILY, {"model": model}, {"optimizer": optimizer}) if resume else TrainState()
     train_split = data.train.to(device)
     batches = TensorBatches((train_split.images, train_split.classes, train_split.styles), train_config.batch_size, seed=train_config.seed)

@@ -49,7 +49,7 @@ from genlib.models.stylegan import (
 )
 from genlib.models.stylegan_layers import downsample2x, resize_to, upsample2x
 from genlib.runtime import get_device, seed_everything
-from genlib.training import TrainResult, TrainState, fit, resume_state
+from genlib.training import TrainResult, TrainState, adam, fit, resume_state
 
 FAMILY = "stylegan"
 LOSSES: tuple[str, ...] = ("wgan-gp", "ns-r1")
@@ -278,8 +278,8 @@ def train(
     G, D = Generator(model_config).to(device), Discriminator(model_config).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     betas = (float(train_config.beta1), float(train_config.beta2))
-    opt_g = torch.optim.Adam(G.parameters(), lr=train_config.lr, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=train_config.lr, betas=betas)
+    opt_g = adam(G, train_config.lr, betas)
+    opt_d = adam(D, train_config.lr, betas)
     modules = {"generator": G, "discriminator": D, "ema": G_ema}
     optimizers = {"opt_g": opt_g, "opt_d": opt_d}
     state = resume_state(resume, FAMILY, modules, optimizers) if resume else TrainState()
