@@ -96,11 +96,14 @@ def _train(argv: Sequence[str]) -> int:
     from genlib.pretrained import get_recipe, pretrained_path
 
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("family", nargs="?", choices=sorted(FAMILIES))
     pre.add_argument("--recipe")
     known, _ = pre.parse_known_args(argv)
     recipe = get_recipe(known.recipe) if known.recipe else None
-    family_name = known.family or (recipe.family if recipe else None)
+    named = argv[0] if argv and not argv[0].startswith("-") else None  # `genlib train cvae …`: the family comes first
+    if named is not None and named not in FAMILIES:
+        print(f"genlib train: unknown family {named!r}: allowed " + ", ".join(sorted(FAMILIES)), file=sys.stderr)
+        return 2
+    family_name = named or (recipe.family if recipe else None)
     if family_name is None:
         print("genlib train: name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)", file=sys.stderr)
         return 2

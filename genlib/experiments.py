@@ -27,6 +27,7 @@ import torch
 
 from genlib import evaluation as E
 from genlib.checkpoint import load_checkpoint
+from genlib.config import config_from_dict
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.families import get_family
 from genlib.models.cgan import CGANConfig
@@ -82,12 +83,14 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
     # seed 004's loop: Adam beta1 0.5, D steps on real then fake, fakes with random labels
     conv_train = dataclasses.replace(cgan_train, epochs=budget.conv_gan_epochs, beta1=0.5, d_update="split", fake_labels="random")
     conv = conv_config(n_classes=n_classes, channels=budget.conv_gan_channels)
+    conv_cvae = CVAEConfig(arch="conv", n_classes=n_classes, latent_dim=16, hidden_dim=128)
     return [
         Experiment("cvae-seed", "cvae", cvae, cvae_train, "seed CVAE baseline (§4.2): MLP 144, latent 2"),
         Experiment("cvae-arch1-mean", "cvae", cvae, dataclasses.replace(cvae_train, data=mean), "§6.0.2 Architecture 1: style by the class mean, not the median"),
         Experiment("cvae-arch2-cxs", "cvae", dataclasses.replace(cvae, input_order="cxs"), cvae_train, "§6.0.3 Architecture 2: encoder input (class, image, style)"),
         Experiment("cvae-arch3-deep", "cvae", dataclasses.replace(cvae, arch="deep"), cvae_train, "§6.0.4 Architecture 3: 256-128 layers with batch norm"),
-        Experiment("cvae-conv", "cvae", CVAEConfig(arch="conv", n_classes=n_classes, latent_dim=16, hidden_dim=128), cvae_train, "genlib: convolutional CVAE, latent 16"),
+        Experiment("cvae-conv", "cvae", conv_cvae, cvae_train, "genlib: convolutional CVAE, latent 16"),
+        Experiment("cvae-conv-beta3", "cvae", conv_cvae, dataclasses.replace(cvae_train, kl_weight=3.0), "genlib: the same conv CVAE as a beta-VAE, beta = 3"),
         Experiment("cgan-seed", "cgan", cgan, cgan_train, "seed CGAN baseline (§4.3): MLP 256, tanh, lr 1e-4"),
         Experiment("cgan-arch1-cxs", "cgan", dataclasses.replace(cgan, input_order="cxs"), cgan_train, "§6.1.1 Architecture 1: D input (class, image, style)"),
         Experiment("cgan-arch2-sigmoid", "cgan", dataclasses.replace(cgan, output="sigmoid"), cgan_train, "§6.1.2 Architecture 2: sigmoid output on [0, 1] data"),
@@ -102,14 +105,17 @@ def _finished(path: Path, exp: Experiment) -> bool:
         return False
     ckpt = load_checkpoint(path)
     return (
-        ckpt.family == exp.family and ckpt.model_config == _as_json(exp.model_config)
-        and ckpt.train_config == _as_json(exp.train_config) and ckpt.state.get("epoch", 0) >= exp.train_config.epochs
+        ckpt.family == exp.family and _same_config(ckpt.model_config, exp.model_config)
+        and _same_config(ckpt.train_config, exp.train_config) and ckpt.state.get("epoch", 0) >= exp.train_config.epochs
     )
 
 
-def _as_json(config: Any) -> dict[str, Any]:
-    """A config as the checkpoint's JSON holds it (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+def _same_config(saved: dict[str, Any], config: Any) -> bool:
+    """Whether a checkpoint's JSON config equals ``config``; fields it predates count as their defaults."""
+    try:
+        return config_from_dict(type(config), saved) == config
+    except (TypeError, ValueError):  # a field that no longer exists, or a value the config now rejects
+        return False
 
 
 def _real_row(base: PreparedData, classifier: Any, reference: E.RealReference, budget: ExperimentBudget) -> tuple[dict[str, Any], np.ndarray]:

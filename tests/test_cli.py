@@ -23,6 +23,18 @@ def test_train_writes_a_checkpoint_with_the_flags(tiny_checkpoint, capsys) -> No
     assert loaded.model_config.hidden_dim == 32 and loaded.train_config.data.limit == 490 and loaded.state.epoch == 1
 
 
+def test_recipe_flags_override_the_recipe(tmp_path) -> None:
+    """``genlib train --recipe R --threads 1 …``: the family comes from the recipe, every flag still applies."""
+    from genlib.models.cvae_train import load
+
+    path = tmp_path / "r.safetensors"
+    argv = ["train", "--recipe", "cvae_conv_kana49", "--threads", "1", "--epochs", "1", "--limit", "490", "--channels", "4",
+            "--hidden-dim", "16", "--out", str(path), "--no-progress"]
+    assert main(argv) == 0
+    loaded = load(path)
+    assert loaded.model_config.arch == "conv" and loaded.model_config.channels == 4 and loaded.train_config.kl_weight == 3.0
+
+
 def test_sample_writes_k49_format(tiny_checkpoint, tmp_path) -> None:
     out = tmp_path / "s.npz"
     assert main(["sample", "--checkpoint", str(tiny_checkpoint), "--n", "2", "--seed", "1", "--out", str(out)]) == 0
@@ -60,6 +72,8 @@ def test_unknown_things_give_clear_errors(capsys) -> None:
     assert "unknown command 'fly'" in capsys.readouterr().err
     assert main(["train", "--recipe", "nope"]) == 1
     assert "unknown recipe 'nope'" in capsys.readouterr().err
+    assert main(["train", "gan", "--epochs", "1"]) == 2
+    assert "unknown family 'gan': allowed cgan, classifier, cvae, stylegan" in capsys.readouterr().err
     assert main(["train", "cvae", "--dataset", "imagenet", "--epochs", "1", "--out", "/tmp/never.safetensors"]) == 1
     assert "unknown dataset 'imagenet'" in capsys.readouterr().err
     with pytest.raises(SystemExit):

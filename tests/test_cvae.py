@@ -102,6 +102,36 @@ def test_sampling_is_seeded_and_label_dependent() -> None:
     assert reconstruct(model, torch.rand(6, 1, 28, 28), c, s).shape == (6, 1, 28, 28)
 
 
+def test_kl_weight_scales_only_the_kl_gradient() -> None:
+    """One SGD step of ``BCE + beta * KL`` moves every weight by ``lr * (grad BCE + beta * grad KL)``."""
+    torch.manual_seed(0)
+    model, (c, s), x = build_cvae(CVAEConfig()), labels(4), torch.rand(4, 1, 28, 28)
+
+    def gradients(w_rec: float, w_kl: float) -> list[torch.Tensor]:
+        model.zero_grad()
+        torch.manual_seed(1)  # the same reparameterisation noise every time
+        logits, mu, logvar = model(x, c, s)
+        parts = elbo_loss(logits, x, mu, logvar)
+        (w_rec * parts.reconstruction + w_kl * parts.kl).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    g_rec, g_kl = gradients(1.0, 0.0), gradients(0.0, 1.0)
+    before = [p.detach().clone() for p in model.parameters()]
+    lr, beta = 1e-3, 3.0
+    torch.manual_seed(1)
+    metrics = cvae_train.elbo_step(model, torch.optim.SGD(model.parameters(), lr=lr), kl_weight=beta)((x, c, s))
+    for p0, p, gr, gk in zip(before, model.parameters(), g_rec, g_kl):
+        torch.testing.assert_close(p0 - p.detach(), lr * (gr + beta * gk), atol=1e-6, rtol=1e-4)
+    assert metrics["loss"] == pytest.approx(metrics["reconstruction"] + metrics["kl"], rel=1e-5)  # reported: the plain -ELBO
+
+
+@pytest.mark.parametrize("bad", [{"kl_weight": -1.0}, {"lr": 0.0}, {"batch_size": 0}, {"epochs": -1}])
+def test_bad_train_config_names_the_value(bad: dict) -> None:
+    name, value = next(iter(bad.items()))
+    with pytest.raises(ValueError, match=f"{name}.*got.*{value}"):
+        cvae_train.CVAETrainConfig(**bad)
+
+
 def test_training_decreases_loss(tiny_data) -> None:
     result = cvae_train.train(CVAEConfig(), cvae_train.CVAETrainConfig(epochs=4, batch_size=32), data=tiny_data, progress=False)
     losses = [row["loss"] for row in result.history]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -183,7 +184,7 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
     budget = ExperimentBudget(epochs=7, conv_gan_epochs=2, conv_gan_channels=32, limit=100)
     exps = {e.name: e for e in seed_experiments("kana49", budget)}
     assert list(exps) == [
-        "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv",
+        "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv", "cvae-conv-beta3",
         "cgan-seed", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
     ]
     base = exps["cvae-seed"]
@@ -192,6 +193,8 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
     assert exps["cvae-arch2-cxs"].model_config.input_order == "cxs"
     assert exps["cvae-arch3-deep"].model_config.arch == "deep"
     assert exps["cvae-conv"].model_config.arch == "conv" and exps["cvae-conv"].model_config.latent_dim == 16
+    beta = exps["cvae-conv-beta3"]
+    assert beta.model_config == exps["cvae-conv"].model_config and beta.train_config == dataclasses.replace(base.train_config, kl_weight=3.0)
     assert exps["cgan-arch1-cxs"].model_config.input_order == "cxs" and exps["cgan-seed"].model_config.input_order == "xcs"
     assert exps["cgan-arch2-sigmoid"].model_config.output == "sigmoid" and exps["cgan-seed"].model_config.output == "tanh"
     slow, fast = exps["cgan-conv-lr1e-4"], exps["cgan-conv-lr3e-4"]
@@ -203,6 +206,20 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
         assert e.train_config.epochs == (2 if conv_gan else 7), e.name
         assert e.train_config.data.dataset == "kana49" and e.train_config.data.limit == 100
         assert e.model_config.n_classes == 49
+
+
+def test_saved_configs_match_with_defaults_for_newer_fields() -> None:
+    """A checkpoint written before a config field existed still counts as the same experiment."""
+    from genlib.experiments import _same_config
+    from genlib.models.cvae_train import CVAETrainConfig
+
+    config = CVAETrainConfig(epochs=3)
+    saved = json.loads(json.dumps(dataclasses.asdict(config)))
+    assert _same_config(saved, config)
+    older = {k: v for k, v in saved.items() if k != "kl_weight"}  # written before kl_weight was added
+    assert _same_config(older, config) and not _same_config(older, dataclasses.replace(config, kl_weight=3.0))
+    assert not _same_config({**saved, "epochs": 4}, config)
+    assert not _same_config({**saved, "removed_field": 1}, config)
 
 
 def test_experiment_budget_validation() -> None:

@@ -34,12 +34,24 @@ class CVAETrainConfig:
     lr: float = 1e-3  # Adam learning rate, seed: 0.001
     seed: int = 0  # seeds weights, batch order and reparameterisation noise
     device: str = "auto"  # auto | cpu | cuda | mps
+    kl_weight: float = 1.0  # beta of a beta-VAE: loss = BCE + beta * KL (seed: 1, the ELBO)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not self.kl_weight >= 0:
+            raise ValueError(f"kl_weight must be >= 0 (1 = the ELBO, > 1 = a beta-VAE), got {self.kl_weight}")
 
 
-def elbo_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
+def elbo_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, kl_weight: float = 1.0
+) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
     """One optimisation step on the negative ELBO of a batch ``(images, classes, styles)``.
 
-    Returns per-sample metrics: ``loss`` = (BCE + KL) / B, ``reconstruction``, ``kl``.
+    Minimises ``BCE + kl_weight * KL`` (``kl_weight = 1``: the ELBO itself). Returns per-sample
+    metrics: ``loss`` = (BCE + KL) / B (always the plain negative ELBO), ``reconstruction``, ``kl``.
     """
 
     def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
@@ -47,7 +59,7 @@ def elbo_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[t
         logits, mu, logvar = model(x, classes, styles)
         parts = elbo_loss(logits, x, mu, logvar)
         optimizer.zero_grad(set_to_none=True)
-        parts.total.backward()
+        (parts.reconstruction + kl_weight * parts.kl).backward()
         optimizer.step()
         b = x.shape[0]
         return {"loss": parts.total.item() / b, "reconstruction": parts.reconstruction.item() / b, "kl": parts.kl.item() / b}
@@ -119,7 +131,7 @@ def train(
         )
 
     fit(
-        elbo_step(model, optimizer), batches, state, train_config.epochs, max_steps=max_steps,
+        elbo_step(model, optimizer, train_config.kl_weight), batches, state, train_config.epochs, max_steps=max_steps,
         evaluate=evaluate_epoch, save=save if out else None, save_every=save_every, callback=callback,
         progress=progress, desc=f"cvae-{model_config.arch}",
     )
