@@ -184,7 +184,8 @@ def _sample(argv: Sequence[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="FILE.npz: arr_0 uint8 [N,28,28], classes, styles")
     parser.add_argument("--class", dest="class_index", type=int, help="only this class (default: every class)")
-    parser.add_argument("--style", type=int, help="only this style, 0 thin / 1 thick (default: both)")
+    parser.add_argument("--style", type=int, help="only this style code: 0 thin / 1 thick; with slant conditioning "
+                        "2 thin slanted / 3 thick slanted (default: every style)")
     parser.add_argument("--png", type=Path, help="also save a grid of the samples")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
@@ -202,7 +203,8 @@ def _sample(argv: Sequence[str]) -> int:
     if args.png:
         from genlib.plots import save_figure, show_images
 
-        save_figure(show_images(images, ncol=min(len(images), 2 * args.n if args.style is None else args.n)), str(args.png))
+        per_class = (loaded.model_config.n_styles if args.style is None else 1) * args.n
+        save_figure(show_images(images, ncol=min(len(images), per_class)), str(args.png))
     print(f"wrote {args.out}: {len(arr)} samples of {args.checkpoint.name} (seed {args.seed})")
     return 0
 

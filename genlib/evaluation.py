@@ -40,7 +40,7 @@ CHUNK = 1024  # images per sampling call: bounds memory, and the seeds per chunk
 # Column order of the tables; the values are format specs for Markdown (CSV keeps full precision).
 COLUMNS: dict[str, str] = {
     "name": "", "family": "", "dataset": "", "epochs": "d", "steps": "d", "train_seconds": ".0f", "params": ",d",
-    "samples_per_s": ".0f", "cond_accuracy": ".3f", "style_agreement": ".3f",
+    "samples_per_s": ".0f", "cond_accuracy": ".3f", "style_agreement": ".3f", "slant_agreement": ".3f",
     "fid": ".2f", "fid_floor": ".2f", "diversity": ".3f", "test_neg_elbo": ".1f", "test_mse": ".4f", "n_samples": "d",
 }
 
@@ -61,7 +61,8 @@ def real_reference(data: PreparedData, classifier: DomainClassifier, seed: int =
     """Split ``data.test`` into class-stratified halves A/B and embed them with ``classifier``."""
     logits, feats = classify(classifier, data.test.images)
     classes = data.test.classes.cpu()
-    idx_a, idx_b = M.stratified_halves(classes * 2 + data.test.styles.cpu(), seed)  # balanced (class, style) cells
+    thick = data.test.styles.cpu() % 2  # the thickness bit: the same halves whether or not slant is conditioned on
+    idx_a, idx_b = M.stratified_halves(classes * 2 + thick, seed)  # balanced (class, thickness) cells
     pred = logits.argmax(1)
     return RealReference(
         features_a=feats[idx_a], features_b=feats[idx_b], index_b=idx_b,
@@ -108,8 +109,8 @@ def real_sampler(data: PreparedData, reference: RealReference) -> SampleFn:
 
 def smallest_cell(data: PreparedData, reference: RealReference) -> int:
     """The fewest images that any (class, style) cell has in half B (the most :func:`real_sampler` gives without repeats)."""
-    cells = data.test.classes[reference.index_b] * 2 + data.test.styles[reference.index_b]
-    return int(torch.bincount(cells, minlength=2 * data.n_classes).min())
+    cells = data.test.classes[reference.index_b] * data.n_styles + data.test.styles[reference.index_b]
+    return int(torch.bincount(cells, minlength=data.n_styles * data.n_classes).min())
 
 
 def draw_samples(sample_fn: SampleFn, classes: Tensor, styles: Tensor, seed: int) -> tuple[Tensor, float]:
@@ -134,38 +135,43 @@ def evaluate_sampler(
     """The metric suite for any conditional sampler (module docstring, steps 1–5).
 
     Returns:
-        a row: ``n_samples``, ``samples_per_s``, ``cond_accuracy``, ``style_agreement``, ``fid``,
-        ``fid_floor``, ``diversity`` and ``per_class`` (lists of per-class accuracy, style
-        agreement and diversity ratio).
+        a row: ``n_samples``, ``samples_per_s``, ``cond_accuracy``, ``style_agreement`` (thickness),
+        ``fid``, ``fid_floor``, ``diversity`` and ``per_class`` (lists of per-class accuracy, style
+        agreement and diversity ratio); with slant conditioning (``data.n_styles == 4``, code
+        ``thick + 2 * slanted``) also ``slant_agreement``.
     """
     if n_per_cell < 2:
         raise ValueError(f"n_per_cell must be >= 2 (diversity needs pairs), got {n_per_cell}")
     if classifier.config.n_classes != data.n_classes:
         raise ValueError(f"the classifier has {classifier.config.n_classes} classes but the dataset has {data.n_classes}")
     reference = reference if reference is not None else real_reference(data, classifier)
-    classes, styles = ordered_labels(data.n_classes, 2, n_per_cell)  # [C * 2 * n_per_cell] each
+    classes, styles = ordered_labels(data.n_classes, data.n_styles, n_per_cell)  # [C * S * n_per_cell] each
     images, seconds = draw_samples(sample_fn, classes, styles, seed)
     if images.shape != (classes.shape[0], 1, 28, 28):
         raise ValueError(f"the sampler returned shape {tuple(images.shape)}, expected {(classes.shape[0], 1, 28, 28)}")
     logits, feats = classify(classifier, images)
     pred = logits.argmax(1)
     thick = M.style_of_images(images, classes, data.style_thresholds, data.config.foreground_threshold)
+    wanted_thick = (styles % 2).numpy()  # the thickness bit of the style code
     diversity = M.intra_class_diversity(feats, classes, data.n_classes) / reference.diversity  # per class, 1 = real
     cells = classes.numpy()
-    return {
+    row: dict[str, Any] = {
         "n_samples": int(classes.shape[0]),
         "samples_per_s": classes.shape[0] / max(seconds, 1e-9),
         "cond_accuracy": M.conditional_accuracy(pred, classes),
-        "style_agreement": M.accuracy(thick, styles),
+        "style_agreement": M.accuracy(thick, wanted_thick),
         "fid": M.fid(feats, reference.features_a),
         "fid_floor": fid_floor(reference, classes.shape[0], seed),
         "diversity": float(np.nanmean(diversity)),
         "per_class": {
             "cond_accuracy": M.per_class_accuracy(pred, classes, data.n_classes).tolist(),
-            "style_agreement": [float(np.mean(thick[cells == k] == styles.numpy()[cells == k])) for k in range(data.n_classes)],
+            "style_agreement": [float(np.mean(thick[cells == k] == wanted_thick[cells == k])) for k in range(data.n_classes)],
             "diversity": diversity.tolist(),
         },
     }
+    if data.n_styles == 4:  # the slant bit: measured by the per-class median moment slant (notebook 01)
+        row["slant_agreement"] = M.slant_agreement(images, classes, (styles // 2).numpy(), data.slant_thresholds)
+    return row
 
 
 def family_functions(name: str) -> tuple[Callable[..., Any], Callable[..., Tensor]]:

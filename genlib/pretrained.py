@@ -17,6 +17,7 @@ from typing import Any
 
 from genlib.data.datasets import repo_data_dir
 from genlib.families import get_family
+from genlib.data.datasets import DataConfig
 from genlib.models.cgan import CGANConfig
 from genlib.models.cgan_conv import conv_config
 from genlib.models.cgan_train import CGANTrainConfig
@@ -51,6 +52,12 @@ RECIPES: dict[str, Recipe] = {
             CVAETrainConfig(epochs=30, kl_weight=3.0),
             "genlib's convolutional CVAE (latent 16), a beta-VAE with beta = 3 (prior samples look like the "
             "requested kana; beta = 1 fits the ELBO better but draws them poorly), the seed's optimiser and batch size",
+        ),
+        Recipe(
+            "cvae_conv_slant_kana49", "cvae", CVAEConfig(arch="conv", latent_dim=16, hidden_dim=128, channels=32, n_styles=4),
+            CVAETrainConfig(data=DataConfig(condition="thickness+slant"), epochs=30, kl_weight=3.0),
+            "the conv beta-CVAE conditioned on thickness and slant (4 style codes: thick + 2 * slanted), "
+            "the seed's \"additional stylistic labels\"",
         ),
         Recipe(
             "cgan_mlp_kana49", "cgan", CGANConfig(), CGANTrainConfig(epochs=700),

@@ -166,12 +166,13 @@ class TrainResult:
         return self.state.history
 
 
-def start_training(train_config: Any, n_classes: int, data: Any = None) -> tuple[torch.device, Any]:
+def start_training(train_config: Any, model_config: Any, data: Any = None) -> tuple[torch.device, Any]:
     """What every family's ``train`` does first: pick the device, seed everything, prepare the data.
 
     Args:
         train_config: a family's train config (fields ``device``, ``seed`` and ``data``).
-        n_classes: the model's class count, checked against the dataset's.
+        model_config: the model's config; its ``n_classes`` (and ``n_styles``, where it has one) must
+            match the dataset's.
         data: a prepared dataset to use instead of ``prepare_dataset(train_config.data)``.
     Returns:
         ``(device, data)``.
@@ -182,9 +183,20 @@ def start_training(train_config: Any, n_classes: int, data: Any = None) -> tuple
     device = get_device(train_config.device)
     seed_everything(train_config.seed)
     data = data if data is not None else prepare_dataset(train_config.data)
-    if data.n_classes != n_classes:
-        raise ValueError(f"the model has n_classes={n_classes} but dataset {data.config.dataset!r} has {data.n_classes} classes")
+    check_label_counts(model_config, data)
     return device, data
+
+
+def check_label_counts(model_config: Any, data: Any) -> None:
+    """Raise a clear error when the model's class or style count differs from the dataset's."""
+    if data.n_classes != model_config.n_classes:
+        raise ValueError(f"the model has n_classes={model_config.n_classes} but dataset {data.config.dataset!r} has {data.n_classes} classes")
+    n_styles = getattr(model_config, "n_styles", None)
+    if n_styles is not None and n_styles != data.n_styles:
+        raise ValueError(
+            f"the model has n_styles={n_styles} but the data's condition {data.config.condition!r} gives {data.n_styles} "
+            f"style codes ({' | '.join(data.style_names)}): set n_styles={data.n_styles} (--n-styles {data.n_styles})"
+        )
 
 
 def resume_state(path: Any, family: str, modules: dict[str, Any], optimizers: dict[str, Any]) -> TrainState:

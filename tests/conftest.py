@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -40,6 +42,38 @@ def make_tiny_data(n_classes: int = 49, per_class: int = 6, seed: int = 0) -> Pr
         style_thresholds=np.zeros(n_classes),
         slant_thresholds=np.zeros(n_classes),
         synthetic=True,
+    )
+
+
+def sheared(images: torch.Tensor, every: int = 4) -> torch.Tensor:
+    """Shear images 2, 3 of every 4 (row r moves by (r - 14) // 3 pixels), whatever their thickness."""
+    out = images.clone()
+    pick = (torch.arange(len(images)) % every) >= every // 2
+    for r in range(28):
+        out[pick, :, r] = torch.roll(images[pick, :, r], (r - 14) // 3, dims=-1)
+    return out
+
+
+def with_slant_condition(data: PreparedData) -> PreparedData:
+    """Shear half the images, then add the slant bit to the style codes (``thick + 2 * slanted``) by the
+    per-class median rule, as ``condition="thickness+slant"`` does."""
+    from genlib.data.preprocess import labels_above_class_threshold, per_class_statistic, slant_of_images
+
+    data = dataclasses.replace(data, train=dataclasses.replace(data.train, images=sheared(data.train.images)),
+                               test=dataclasses.replace(data.test, images=sheared(data.test.images)))
+    images = torch.cat([data.train.images, data.test.images])[:, 0].numpy()
+    classes = torch.cat([data.train.classes, data.test.classes]).numpy()
+    slant = slant_of_images(images)
+    thresholds = per_class_statistic(slant, classes, data.n_classes, "median")
+    slants = torch.from_numpy(labels_above_class_threshold(slant, classes, thresholds))
+    n = len(data.train)
+
+    def add(split, bits):
+        return dataclasses.replace(split, styles=split.styles + 2 * bits, slants=bits)
+
+    return dataclasses.replace(
+        data, config=dataclasses.replace(data.config, condition="thickness+slant"),
+        train=add(data.train, slants[:n]), test=add(data.test, slants[n:]), slant_thresholds=thresholds,
     )
 
 

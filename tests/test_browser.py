@@ -138,7 +138,7 @@ def test_cvae_sliders_update_the_character(voila_server) -> None:
     url, artifacts = voila_server
     with playwright_api.sync_playwright() as p:
         browser, page, views = open_views(p, url)
-        assert views.count() >= 2
+        assert views.count() >= 3
         first = views.nth(0)
         caption = first.locator(".widget-html").first
         expect(caption).to_contain_text("(class 0)")
@@ -165,6 +165,15 @@ def test_cvae_sliders_update_the_character(voila_server) -> None:
         assert move_slider(second, 1, presses=3) == "3"  # seed 0 → 3
         wait_for_change(second, before)
         expect(second.locator(".widget-html").first).to_contain_text("seed 3")
+
+        third = views.nth(2)  # the slant-conditioned CVAE: thickness and slant toggles
+        caption = third.locator(".widget-html").first
+        expect(caption).to_contain_text("thin, upright")
+        before = image_src(third)
+        third.locator("button", has_text="slanted").click()
+        wait_for_change(third, before)
+        expect(caption).to_contain_text("thin, slanted")
+        page.screenshot(path=str(artifacts / "cvae_slant.png"))
         browser.close()
 
 

@@ -121,3 +121,28 @@ def test_device_and_seed() -> None:
     assert torch.equal(a, torch.rand(3))
     with pytest.raises(ValueError, match="seed"):
         seed_everything(-1)
+
+
+def test_every_family_trains_on_thickness_and_slant_and_rejects_two_style_models() -> None:
+    """``condition="thickness+slant"``: each generator trains with ``n_styles=4``; ``n_styles=2`` is a clear error."""
+    import dataclasses
+
+    from conftest import make_tiny_data, with_slant_condition
+
+    from genlib.models import cgan_train, cvae_train, stylegan_train
+    from genlib.models.cgan_conv import conv_config
+    from genlib.models.cvae import CVAEConfig
+    from genlib.models.stylegan import StyleGANConfig
+
+    data = with_slant_condition(make_tiny_data())
+    cases = {
+        "cvae": (cvae_train.train, CVAEConfig(arch="conv", latent_dim=4, hidden_dim=16, channels=4), cvae_train.CVAETrainConfig(batch_size=32)),
+        "cgan": (cgan_train.train, conv_config(channels=4), cgan_train.CGANTrainConfig(batch_size=32)),
+        "stylegan": (stylegan_train.train, StyleGANConfig(z_dim=8, w_dim=8, channel_base=64, channel_max=8),
+                     stylegan_train.StyleGANTrainConfig(batch_size=8, device="cpu")),
+    }
+    for name, (train, model_config, train_config) in cases.items():
+        with pytest.raises(ValueError, match=r"n_styles=2 but the data's condition 'thickness\+slant' gives 4 style codes.*--n-styles 4"):
+            train(model_config, train_config, data=data, max_steps=1, progress=False)
+        result = train(dataclasses.replace(model_config, n_styles=4), train_config, data=data, max_steps=2, progress=False)
+        assert result.state.step == 2, name

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_data
+from conftest import make_tiny_data, with_slant_condition
 
 from genlib import evaluation as E
 from genlib.data.datasets import PreparedData
@@ -81,6 +81,22 @@ def test_wrong_class_and_flipped_style_score_zero(bars, judge, reference) -> Non
     assert wrong_class["cond_accuracy"] < 0.05
     flipped = E.evaluate_sampler(lambda c, s, seed: real(c, 1 - s, seed), bars, judge, n_per_cell=4, reference=reference)
     assert flipped["style_agreement"] == 0.0 and flipped["cond_accuracy"] > 0.95
+
+
+def test_slant_condition_scores_both_bits(bars, judge) -> None:
+    """Four style codes: real images score 1 on thickness and slant; flipping one bit zeroes only its score."""
+    slanted = with_slant_condition(bars)
+    assert slanted.n_styles == 4 and set(slanted.test.styles.tolist()) == {0, 1, 2, 3}
+    reference = E.real_reference(slanted, judge)
+    real = E.real_sampler(slanted, reference)
+    row = E.evaluate_sampler(real, slanted, judge, n_per_cell=2, reference=reference)
+    assert row["n_samples"] == N_CLASSES * 4 * 2
+    assert row["style_agreement"] == 1.0 and row["slant_agreement"] == 1.0 and row["cond_accuracy"] > 0.95
+    flip_slant = E.evaluate_sampler(lambda c, s, seed: real(c, s ^ 2, seed), slanted, judge, n_per_cell=2, reference=reference)
+    assert flip_slant["slant_agreement"] == 0.0 and flip_slant["style_agreement"] == 1.0
+    flip_thickness = E.evaluate_sampler(lambda c, s, seed: real(c, s ^ 1, seed), slanted, judge, n_per_cell=2, reference=reference)
+    assert flip_thickness["style_agreement"] == 0.0 and flip_thickness["slant_agreement"] == 1.0
+    assert "slant_agreement" not in E.evaluate_sampler(E.real_sampler(bars, E.real_reference(bars, judge)), bars, judge, n_per_cell=2)
 
 
 def test_noise_has_a_large_fid_and_copies_have_no_diversity(bars, judge, reference) -> None:
@@ -184,7 +200,7 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
     budget = ExperimentBudget(epochs=7, conv_gan_epochs=2, conv_gan_channels=32, limit=100)
     exps = {e.name: e for e in seed_experiments("kana49", budget)}
     assert list(exps) == [
-        "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv", "cvae-conv-beta3",
+        "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv", "cvae-conv-beta3", "cvae-conv-beta3-slant",
         "cgan-seed", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
     ]
     base = exps["cvae-seed"]
@@ -195,6 +211,9 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
     assert exps["cvae-conv"].model_config.arch == "conv" and exps["cvae-conv"].model_config.latent_dim == 16
     beta = exps["cvae-conv-beta3"]
     assert beta.model_config == exps["cvae-conv"].model_config and beta.train_config == dataclasses.replace(base.train_config, kl_weight=3.0)
+    slant = exps["cvae-conv-beta3-slant"]
+    assert slant.model_config == dataclasses.replace(beta.model_config, n_styles=4)
+    assert slant.train_config == dataclasses.replace(beta.train_config, data=dataclasses.replace(beta.train_config.data, condition="thickness+slant"))
     assert exps["cgan-arch1-cxs"].model_config.input_order == "cxs" and exps["cgan-seed"].model_config.input_order == "xcs"
     assert exps["cgan-arch2-sigmoid"].model_config.output == "sigmoid" and exps["cgan-seed"].model_config.output == "tanh"
     slow, fast = exps["cgan-conv-lr1e-4"], exps["cgan-conv-lr3e-4"]

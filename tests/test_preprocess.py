@@ -87,3 +87,20 @@ def test_variable_overview_lists_names_types_and_shapes() -> None:
     assert "Array of float32" in lines[2] and "(3, 28, 28)" in lines[2]
     assert "Tensor of float32" in lines[3] and "(3, 2)" in lines[3]
     assert lines[4].startswith("medians") and "dict" in lines[4]
+
+
+def test_prepare_dataset_with_slant_condition_codes_both_bits() -> None:
+    """``condition="thickness+slant"``: the same images and split, style code = thick + 2 * slanted."""
+    from genlib.data.datasets import DataConfig, prepare_dataset
+
+    plain = prepare_dataset(DataConfig(limit=980))
+    both = prepare_dataset(DataConfig(limit=980, condition="thickness+slant"))
+    assert (plain.n_styles, both.n_styles) == (2, 4)
+    assert both.style_names == ("thin, upright", "thick, upright", "thin, slanted", "thick, slanted")
+    for a, b in ((plain.train, both.train), (plain.test, both.test)):
+        assert torch.equal(a.images, b.images) and torch.equal(a.classes, b.classes) and torch.equal(a.slants, b.slants)
+        assert torch.equal(b.styles, a.styles + 2 * a.slants)
+    counts = torch.bincount(both.train.styles, minlength=4)
+    assert counts.min() > 0.15 * len(both.train)  # all four codes are common (thickness and slant are not one label)
+    with pytest.raises(ValueError, match=r"unknown condition 'tilt': allowed thickness, thickness\+slant"):
+        prepare_dataset(DataConfig(condition="tilt"))

@@ -205,7 +205,7 @@ def test_checkpoint_round_trip_slim_and_full(tiny_data, tmp_path):
 
 
 def test_training_data_must_match_the_model(tiny_data):
-    with pytest.raises(ValueError, match="n_classes=10 but the training data has 49"):
+    with pytest.raises(ValueError, match="n_classes=10 but dataset 'kana49' has 49 classes"):
         train(StyleGANConfig(z_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=10), tiny_train_config(), data=tiny_data, max_steps=1, progress=False)
     with pytest.raises(ValueError, match="batch_size 1000 is larger"):
         train(TINY_MODEL, tiny_train_config(batch_size=1000), data=tiny_data, max_steps=1, progress=False)

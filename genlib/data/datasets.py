@@ -126,7 +126,8 @@ class LabelledImages:
     Attributes:
         images: float32 ``[N, 1, 28, 28]`` in [0, 1], white strokes on black.
         classes: int64 ``[N]`` in 0..n_classes-1.
-        styles: int64 ``[N]``, 0 thin / 1 thick (the seed's median rule).
+        styles: int64 ``[N]``, 0 thin / 1 thick (the seed's median rule); with
+            ``DataConfig(condition="thickness+slant")`` the code ``thick + 2 * slanted`` in 0..3.
         slants: int64 ``[N]``, 0 upright / 1 slanted (per-class median of the moment slant).
     """
 
@@ -158,6 +159,19 @@ class DataConfig:
     foreground_threshold: float = 0.5  # a pixel in [0,1] is foreground when above this
     split_seed: int = 0  # seed of the stratified split
     limit: int = 0  # keep at most this many images per split (0 = all), class-stratified
+    condition: Literal["thickness", "thickness+slant"] = "thickness"  # style labels: 2 (thin/thick) or 4 (x upright/slanted)
+
+
+CONDITIONS: tuple[str, ...] = ("thickness", "thickness+slant")
+
+
+def style_names(condition: str = "thickness") -> tuple[str, ...]:
+    """Names of the style codes a condition yields: code = thick + 2 * slanted when slant is included."""
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}: allowed {', '.join(CONDITIONS)}")
+    if condition == "thickness":
+        return pp.STYLE_NAMES
+    return tuple(f"{thickness}, {slant}" for slant in pp.SLANT_NAMES for thickness in pp.STYLE_NAMES)
 
 
 @dataclass
@@ -177,6 +191,16 @@ class PreparedData:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        """What each style code means: ``("thin", "thick")``, or four names when slant is conditioned on."""
+        return style_names(self.config.condition)
+
+    @property
+    def n_styles(self) -> int:
+        """How many style codes the labels take (2, or 4 with ``condition="thickness+slant"``)."""
+        return len(self.style_names)
+
 
 def _stratified_limit(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
     """Indices of at most ``limit`` images, spread evenly over classes (sorted)."""
@@ -194,9 +218,12 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None,
     Steps: merge train and test; ``x / 255``; foreground counts; per-class median → style label;
     per-class median moment slant → slant label; stratified split (``split="seed"``) or the
     official split (``split="official"``); optionally a class-stratified ``limit`` per split.
+    With ``condition="thickness+slant"`` the style code is ``thick + 2 * slanted`` (0..3), so every
+    model conditions on both labels through its usual style input (``n_styles=4``).
     """
     if config.split not in ("seed", "official"):
         raise ValueError(f"split must be 'seed' or 'official', got {config.split!r}")
+    style_names(config.condition)  # raises on an unknown condition before any loading
     parts = [load_dataset(config.dataset, s, root, download) for s in SPLITS]
     images = np.concatenate([p.images for p in parts])  # merge train and test (seed §3.0.1)
     classes = np.concatenate([p.labels for p in parts])
@@ -207,6 +234,8 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None,
     slant = pp.slant_of_images(x)
     slant_thresholds = pp.per_class_statistic(slant, classes, n_classes, "median")
     slants = pp.labels_above_class_threshold(slant, classes, slant_thresholds)
+    if config.condition == "thickness+slant":
+        styles = styles + 2 * slants  # code = thick + 2 * slanted: 0 thin upright … 3 thick slanted
     if config.split == "seed":
         train_idx, test_idx = pp.stratified_split(classes, config.test_fraction, config.split_seed)
     else:

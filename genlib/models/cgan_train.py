@@ -264,7 +264,7 @@ def train(
     Raises:
         genlib.training.TrainingDiverged: a loss became NaN/inf (the last checkpoint is kept).
     """
-    device, data = start_training(train_config, model_config.n_classes, data)
+    device, data = start_training(train_config, model_config, data)
     generator, discriminator = (m.to(device) for m in build_cgan(model_config))
     betas = (train_config.beta1, train_config.beta2)
     opt_g = adam(generator, train_config.lr, betas)

@@ -99,7 +99,7 @@ def train(
     Same keyword arguments as :func:`genlib.models.cvae_train.train`. The history rows hold
     ``loss``/``accuracy`` (train) and ``val_loss``/``val_accuracy``/``val_balanced_accuracy`` (test split).
     """
-    device, data = start_training(train_config, model_config.n_classes, data)
+    device, data = start_training(train_config, model_config, data)
     model = DomainClassifier(model_config).to(device)
     optimizer = adam(model, train_config.lr)
     state = resume_state(resume, FAMILY, {"model": model}, {"optimizer": optimizer}) if resume else TrainState()

@@ -113,7 +113,7 @@ def train(
         :class:`~genlib.training.TrainResult` with ``modules["model"]`` and the history, whose rows
         hold ``loss``/``reconstruction``/``kl`` (train, per sample), ``val_loss``, ``val_mse``, ``seconds``.
     """
-    device, data = start_training(train_config, model_config.n_classes, data)
+    device, data = start_training(train_config, model_config, data)
     model = build_cvae(model_config).to(device)
     optimizer = adam(model, train_config.lr)
     state = resume_state(resume, FAMILY, {"model": model}, {"optimizer": optimizer}) if resume else TrainState()

@@ -49,7 +49,7 @@ from genlib.models.stylegan import (
 )
 from genlib.models.stylegan_layers import downsample2x, resize_to, upsample2x
 from genlib.runtime import get_device, seed_everything
-from genlib.training import TrainResult, TrainState, adam, fit, resume_state
+from genlib.training import TrainResult, TrainState, adam, check_label_counts, fit, resume_state
 
 FAMILY = "stylegan"
 LOSSES: tuple[str, ...] = ("wgan-gp", "ns-r1")
@@ -236,6 +236,7 @@ def training_tensors(
         images, classes, styles, n_classes = folder.images, folder.classes, folder.styles, len(folder.class_names)
     else:
         data = data if data is not None else prepare_dataset(train_config.data)
+        check_label_counts(model_config, data)
         images, classes, styles, n_classes = data.train.images, data.train.classes, data.train.styles, data.n_classes
     if n_classes != model_config.n_classes:
         raise ValueError(f"model_config.n_classes={model_config.n_classes} but the training data has {n_classes} classes")
