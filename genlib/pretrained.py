@@ -75,6 +75,12 @@ RECIPES: dict[str, Recipe] = {
             "(~30 min on one CPU thread)",
         ),
         Recipe(
+            "stylegan_slant_kana49", "stylegan", StyleGANConfig(n_styles=4),
+            StyleGANTrainConfig(data=DataConfig(condition="thickness+slant")),
+            "the conditional StyleGAN conditioned on thickness and slant (4 style codes: thick + 2 * slanted), "
+            "same schedule as stylegan_kana49",
+        ),
+        Recipe(
             "classifier_kana49", "classifier", ClassifierConfig(), ClassifierTrainConfig(),
             "the domain classifier behind the metric suite (conditional accuracy, FID features)",
         ),
