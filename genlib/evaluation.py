@@ -29,7 +29,7 @@ from torch import Tensor
 from genlib import metrics as M
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
-from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
+from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset, style_bits
 from genlib.families import get_family
 from genlib.models.classifier import DomainClassifier, classify
 from genlib.plots import ordered_labels
@@ -61,7 +61,7 @@ def real_reference(data: PreparedData, classifier: DomainClassifier, seed: int =
     """Split ``data.test`` into class-stratified halves A/B and embed them with ``classifier``."""
     logits, feats = classify(classifier, data.test.images)
     classes = data.test.classes.cpu()
-    thick = data.test.styles.cpu() % 2  # the thickness bit: the same halves whether or not slant is conditioned on
+    thick, _ = style_bits(data.test.styles.cpu())  # the same halves whether or not slant is conditioned on
     idx_a, idx_b = M.stratified_halves(classes * 2 + thick, seed)  # balanced (class, thickness) cells
     pred = logits.argmax(1)
     return RealReference(
@@ -152,7 +152,7 @@ def evaluate_sampler(
     logits, feats = classify(classifier, images)
     pred = logits.argmax(1)
     thick = M.style_of_images(images, classes, data.style_thresholds, data.config.foreground_threshold)
-    wanted_thick = (styles % 2).numpy()  # the thickness bit of the style code
+    wanted_thick, wanted_slant = (bits.numpy() for bits in style_bits(styles))
     diversity = M.intra_class_diversity(feats, classes, data.n_classes) / reference.diversity  # per class, 1 = real
     cells = classes.numpy()
     row: dict[str, Any] = {
@@ -169,8 +169,8 @@ def evaluate_sampler(
             "diversity": diversity.tolist(),
         },
     }
-    if data.n_styles == 4:  # the slant bit: measured by the per-class median moment slant (notebook 01)
-        row["slant_agreement"] = M.slant_agreement(images, classes, (styles // 2).numpy(), data.slant_thresholds)
+    if data.config.condition == "thickness+slant":  # measured by the per-class median moment slant (notebook 01)
+        row["slant_agreement"] = M.slant_agreement(images, classes, wanted_slant, data.slant_thresholds)
     return row
 
 

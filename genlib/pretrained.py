@@ -15,9 +15,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from genlib.data.datasets import repo_data_dir
+from genlib.data.datasets import DataConfig, repo_data_dir
 from genlib.families import get_family
-from genlib.data.datasets import DataConfig
 from genlib.models.cgan import CGANConfig
 from genlib.models.cgan_conv import conv_config
 from genlib.models.cgan_train import CGANTrainConfig

@@ -9,6 +9,7 @@ README, "Browser tests"); screenshots go to ``$GENLIB_BROWSER_ARTIFACTS`` (defau
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -120,24 +121,28 @@ def move_slider(view, index: int, presses: int = 1, key: str = "ArrowRight") -> 
     raise AssertionError(f"slider readout {readout.inner_text()!r} never matched its handle ({handle.get_attribute('aria-valuenow')})")
 
 
-def open_views(playwright, url: str):
-    """Launch Chromium, open the Voila page, wait for the images; returns ``(browser, page, views)``."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    page = browser.new_page(viewport={"width": 1200, "height": 1800})
-    page.set_default_timeout(120_000)
-    page.goto(url, timeout=180_000)
-    try:
-        page.wait_for_selector("img.widget-image", timeout=180_000)
-    except playwright_api.TimeoutError:
-        pytest.fail("no widget image appeared; the page says:\n" + page.inner_text("body")[-3000:])
-    return browser, page, page.locator(".widget-vbox")
+@contextlib.contextmanager
+def open_views(url: str):
+    """Launch Chromium, open the Voila page, wait for the images; yields ``(page, views)``, closes Chromium after."""
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1800})
+            page.set_default_timeout(120_000)
+            page.goto(url, timeout=180_000)
+            try:
+                page.wait_for_selector("img.widget-image", timeout=180_000)
+            except playwright_api.TimeoutError:
+                pytest.fail("no widget image appeared; the page says:\n" + page.inner_text("body")[-3000:])
+            yield page, page.locator(".widget-vbox")
+        finally:
+            browser.close()
 
 
 @pytest.mark.parametrize("voila_server", ["02_cvae.ipynb"], indirect=True)
 def test_cvae_sliders_update_the_character(voila_server) -> None:
     url, artifacts = voila_server
-    with playwright_api.sync_playwright() as p:
-        browser, page, views = open_views(p, url)
+    with open_views(url) as (page, views):
         assert views.count() >= 3
         first = views.nth(0)
         caption = first.locator(".widget-html").first
@@ -174,14 +179,12 @@ def test_cvae_sliders_update_the_character(voila_server) -> None:
         wait_for_change(third, before)
         expect(caption).to_contain_text("thin, slanted")
         page.screenshot(path=str(artifacts / "cvae_slant.png"))
-        browser.close()
 
 
 @pytest.mark.parametrize("voila_server", ["03_cgan.ipynb"], indirect=True)
 def test_cgan_sliders_update_the_character(voila_server) -> None:
     url, artifacts = voila_server
-    with playwright_api.sync_playwright() as p:
-        browser, page, views = open_views(p, url)
+    with open_views(url) as (page, views):
         view = views.nth(0)
         caption = view.locator(".widget-html").first
         expect(caption).to_contain_text("(class 0)")
@@ -196,14 +199,12 @@ def test_cgan_sliders_update_the_character(voila_server) -> None:
         wait_for_change(view, after_style)
         expect(caption).to_contain_text("seed 1")
         page.screenshot(path=str(artifacts / "cgan_after.png"))
-        browser.close()
 
 
 @pytest.mark.parametrize("voila_server", ["05_stylegan_mixing.ipynb"], indirect=True)
 def test_stylegan_mixing_sliders(voila_server) -> None:
     url, artifacts = voila_server
-    with playwright_api.sync_playwright() as p:
-        browser, page, views = open_views(p, url)
+    with open_views(url) as (page, views):
         blend, crossover = views.nth(0), views.nth(1)
         caption = blend.locator(".widget-html").first
         expect(caption).to_contain_text("w = 0.40 w_A + 0.60 w_B")
@@ -226,4 +227,3 @@ def test_stylegan_mixing_sliders(voila_server) -> None:
         wait_for_change(crossover, before)
         expect(x_caption).to_contain_text("layers 0..4 from thin A, 5..7 from thick B")
         page.screenshot(path=str(artifacts / "stylegan_after.png"), full_page=True)
-        browser.close()

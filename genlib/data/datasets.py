@@ -174,6 +174,16 @@ def style_names(condition: str = "thickness") -> tuple[str, ...]:
     return tuple(f"{thickness}, {slant}" for slant in pp.SLANT_NAMES for thickness in pp.STYLE_NAMES)
 
 
+def style_code(thick: np.ndarray, slanted: np.ndarray) -> np.ndarray:
+    """One style code from the two binary labels: ``thick + 2 * slanted`` in 0..3 (0 thin upright … 3 thick slanted)."""
+    return thick + 2 * slanted
+
+
+def style_bits(styles: Tensor) -> tuple[Tensor, Tensor]:
+    """``(thick, slanted)`` of style codes ``[N]``; for thickness-only codes (0/1) ``slanted`` is all 0."""
+    return styles % 2, styles // 2
+
+
 @dataclass
 class PreparedData:
     """A prepared dataset: train and test :class:`LabelledImages` plus what the labels were derived from."""
@@ -235,7 +245,7 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None,
     slant_thresholds = pp.per_class_statistic(slant, classes, n_classes, "median")
     slants = pp.labels_above_class_threshold(slant, classes, slant_thresholds)
     if config.condition == "thickness+slant":
-        styles = styles + 2 * slants  # code = thick + 2 * slanted: 0 thin upright … 3 thick slanted
+        styles = style_code(styles, slants)
     if config.split == "seed":
         train_idx, test_idx = pp.stratified_split(classes, config.test_fraction, config.split_seed)
     else:

@@ -233,13 +233,13 @@ def training_tensors(
         from genlib.data.image_folder import load_image_folder
 
         folder = load_image_folder(train_config.image_folder, model_config.image_size, model_config.image_channels)
-        images, classes, styles, n_classes = folder.images, folder.classes, folder.styles, len(folder.class_names)
+        images, classes, styles = folder.images, folder.classes, folder.styles
+        if len(folder.class_names) != model_config.n_classes:
+            raise ValueError(f"model_config.n_classes={model_config.n_classes} but the image folder has {len(folder.class_names)} classes")
     else:
         data = data if data is not None else prepare_dataset(train_config.data)
         check_label_counts(model_config, data)
-        images, classes, styles, n_classes = data.train.images, data.train.classes, data.train.styles, data.n_classes
-    if n_classes != model_config.n_classes:
-        raise ValueError(f"model_config.n_classes={model_config.n_classes} but the training data has {n_classes} classes")
+        images, classes, styles = data.train.images, data.train.classes, data.train.styles
     expected = (model_config.image_channels, model_config.image_size, model_config.image_size)
     if tuple(images.shape[1:]) != expected:
         raise ValueError(f"training images have shape {tuple(images.shape[1:])}, the model config expects {expected}")
