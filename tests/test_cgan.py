@@ -216,7 +216,9 @@ def test_sampling_is_seeded() -> None:
     a = sample(G, c, s, seed=3)
     assert torch.equal(a, sample(G, c, s, seed=3)) and not torch.equal(a, sample(G, c, s, seed=4))
     same = sample(G, torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long), seed=3, same_noise=True)
-    assert torch.equal(same[0], same[2])  # one z for all, same labels → same image
+    # one z for all, same labels → the same image; rows at different batch positions may round
+    # differently (GEMM kernels block by position on AVX-512), so equal up to float rounding
+    torch.testing.assert_close(same[0], same[2], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="z must have shape"):
         sample(G, c, s, z=torch.zeros(6, 3))
 

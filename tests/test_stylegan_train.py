@@ -160,7 +160,8 @@ def test_short_run_crosses_a_growth_step_and_samples(tiny_data, tmp_path):
     assert not torch.equal(imgs, sample(ema, classes, styles, seed=2))
     assert sample(ema, classes, styles, seed=1, psi=0.5, noise_mode="const").shape == (6, 1, 28, 28)
     same = sample(ema, torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64), seed=1, same_noise=True)
-    assert torch.equal(same[0], same[1]) and torch.equal(same[0], same[2])  # one z, fixed noise: identical images
+    for row in (1, 2):  # one z, fixed noise: the same image, up to rounding at another batch position
+        torch.testing.assert_close(same[row], same[0], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="class 49 is out of range: allowed 0..48"):
         sample(ema, torch.tensor([49]), torch.tensor([0]))
 
@@ -201,7 +202,9 @@ def test_checkpoint_round_trip_slim_and_full(tiny_data, tmp_path):
     slim_size = (tmp_path / "slim.safetensors").stat().st_size
     assert slim_size < (tmp_path / "full.safetensors").stat().st_size / 3  # EMA generator only
     mixed = sample_mixed(load(tmp_path / "slim.safetensors").model, classes, styles, classes.flip(0), styles, seed_a=5, seed_b=6, t=0.0)
-    assert torch.equal(mixed, sample(result.modules["ema"], classes, styles, seed=5, noise_mode="const"))
+    # t = 0 is image A alone; the mixing path computes it by another route, so equal up to rounding
+    torch.testing.assert_close(mixed, sample(result.modules["ema"], classes, styles, seed=5, noise_mode="const"),
+                               rtol=0, atol=1e-5)
 
 
 def test_training_data_must_match_the_model(tiny_data):
