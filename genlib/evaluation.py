@@ -29,7 +29,8 @@ from torch import Tensor
 from genlib import metrics as M
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
-from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset, style_bits
+from genlib.data.conditions import style_factor
+from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.families import get_family
 from genlib.models.classifier import DomainClassifier, classify
 from genlib.plots import ordered_labels
@@ -61,7 +62,8 @@ def real_reference(data: PreparedData, classifier: DomainClassifier, seed: int =
     """Split ``data.test`` into class-stratified halves A/B and embed them with ``classifier``."""
     logits, feats = classify(classifier, data.test.images)
     classes = data.test.classes.cpu()
-    thick, _ = style_bits(data.test.styles.cpu())  # the same halves whether or not slant is conditioned on
+    thick = style_factor(data.test.styles.cpu(), data.config.condition, "thickness")  # the same halves whether or not slant is conditioned on
+    thick = torch.zeros_like(classes) if thick is None else thick
     idx_a, idx_b = M.stratified_halves(classes * 2 + thick, seed)  # balanced (class, thickness) cells
     pred = logits.argmax(1)
     return RealReference(
@@ -137,8 +139,8 @@ def evaluate_sampler(
     Returns:
         a row: ``n_samples``, ``samples_per_s``, ``cond_accuracy``, ``style_agreement`` (thickness),
         ``fid``, ``fid_floor``, ``diversity`` and ``per_class`` (lists of per-class accuracy, style
-        agreement and diversity ratio); with slant conditioning (``data.n_styles == 4``, code
-        ``thick + 2 * slanted``) also ``slant_agreement``.
+        agreement and diversity ratio); ``style_agreement`` is NaN when the condition does not
+        include thickness (e.g. ``"class"``), and ``slant_agreement`` is added when it includes slant.
     """
     if n_per_cell < 2:
         raise ValueError(f"n_per_cell must be >= 2 (diversity needs pairs), got {n_per_cell}")
@@ -151,26 +153,29 @@ def evaluate_sampler(
         raise ValueError(f"the sampler returned shape {tuple(images.shape)}, expected {(classes.shape[0], 1, 28, 28)}")
     logits, feats = classify(classifier, images)
     pred = logits.argmax(1)
+    condition = data.config.condition
     thick = M.style_of_images(images, classes, data.style_thresholds, data.config.foreground_threshold)
-    wanted_thick, wanted_slant = (bits.numpy() for bits in style_bits(styles))
+    wanted_thick, wanted_slant = (style_factor(styles, condition, f) for f in ("thickness", "slant"))
     diversity = M.intra_class_diversity(feats, classes, data.n_classes) / reference.diversity  # per class, 1 = real
     cells = classes.numpy()
+    nan_per_class = [math.nan] * data.n_classes
     row: dict[str, Any] = {
         "n_samples": int(classes.shape[0]),
         "samples_per_s": classes.shape[0] / max(seconds, 1e-9),
         "cond_accuracy": M.conditional_accuracy(pred, classes),
-        "style_agreement": M.accuracy(thick, wanted_thick),
+        "style_agreement": math.nan if wanted_thick is None else M.accuracy(thick, wanted_thick.numpy()),  # NaN: not conditioned on
         "fid": M.fid(feats, reference.features_a),
         "fid_floor": fid_floor(reference, classes.shape[0], seed),
         "diversity": float(np.nanmean(diversity)),
         "per_class": {
             "cond_accuracy": M.per_class_accuracy(pred, classes, data.n_classes).tolist(),
-            "style_agreement": [float(np.mean(thick[cells == k] == wanted_thick[cells == k])) for k in range(data.n_classes)],
+            "style_agreement": nan_per_class if wanted_thick is None else
+            [float(np.mean(thick[cells == k] == wanted_thick.numpy()[cells == k])) for k in range(data.n_classes)],
             "diversity": diversity.tolist(),
         },
     }
-    if data.config.condition == "thickness+slant":  # measured by the per-class median moment slant (notebook 01)
-        row["slant_agreement"] = M.slant_agreement(images, classes, wanted_slant, data.slant_thresholds)
+    if wanted_slant is not None:  # measured by the per-class median moment slant (notebook 01)
+        row["slant_agreement"] = M.slant_agreement(images, classes, wanted_slant.numpy(), data.slant_thresholds)
     return row
 
 

@@ -83,6 +83,19 @@ RECIPES: dict[str, Recipe] = {
             "classifier_kana49", "classifier", ClassifierConfig(), ClassifierTrainConfig(),
             "the domain classifier behind the metric suite (conditional accuracy, FID features)",
         ),
+        Recipe(
+            "cgan_conv_mnist5k", "cgan", conv_config(n_classes=10, n_styles=1),
+            CGANTrainConfig(data=DataConfig(dataset="mnist5k", condition="class"), epochs=100, lr=3e-4, beta1=0.5,
+                            d_update="split", fake_labels="random", ema_decay=0.995, precision="bf16"),
+            "the StyleGAN report's convolutional cGAN exactly (class only: 128 latent maps + 1 label map, "
+            "128 filters, sigmoid, Adam 3e-4 / beta1 0.5, 100 epochs) on 3,500 real MNIST digits; "
+            "EMA of G, bf16 forward passes",
+        ),
+        Recipe(
+            "classifier_mnist5k", "classifier", ClassifierConfig(n_classes=10),
+            ClassifierTrainConfig(data=DataConfig(dataset="mnist5k"), epochs=15),
+            "the domain classifier of the metric suite for the 5,000 real MNIST digits",
+        ),
     ]
 }
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16")
 
 
 def get_device(preference: str = "auto") -> torch.device:
@@ -52,6 +53,23 @@ def configure_threads(n: int | None = None) -> int:
         n = int(os.environ.get("GENLIB_THREADS", "0")) or (os.cpu_count() or 1)
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if genlib knows it; raises ValueError naming the allowed ones."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """Mixed precision for a block of forward passes: bf16 matmuls and convolutions under ``"bf16"``.
+
+    Weights, gradients and optimizer state stay float32 (autocast only casts the operands of each
+    op), so a bf16 run resumes and samples exactly like an fp32 one. ``"fp32"``: a no-op.
+    """
+    check_precision(precision)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 @contextmanager

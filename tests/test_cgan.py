@@ -299,3 +299,28 @@ def test_snapshots_are_written(tmp_path) -> None:
         "epoch_0000_classes.png", "epoch_0000_real_vs_fake.png", "epoch_0000_styles.png",
         "epoch_0002_classes.png", "epoch_0002_real_vs_fake.png", "epoch_0002_styles.png", "losses.png",
     ]
+
+
+def test_class_only_conv_cgan_is_the_reports_generator() -> None:
+    """``n_styles=1``: 128 latent maps + 1 label map = 129 channels, no style parameters, any style input must be 0."""
+    G, D = build_cgan(conv_config(n_classes=10, n_styles=1))
+    assert G.upsample[0].in_channels == 129 and D.features[0].in_channels == 2
+    assert G.labels.style_embed is None and G.labels.style_dense is None
+    x = G(torch.randn(4, 100), torch.arange(4), torch.zeros(4, dtype=torch.long))
+    assert x.shape == (4, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    with pytest.raises(ValueError, match="style 1 is out of range: allowed 0..0"):
+        G(torch.randn(1, 100), torch.tensor([0]), torch.tensor([1]))
+
+
+def test_bf16_training_keeps_fp32_weights_and_tracks_fp32(tiny_data) -> None:
+    """``precision="bf16"`` runs the forward passes in bf16; weights stay float32 and the losses stay close to fp32's."""
+    tc = dict(epochs=1, batch_size=32, lr=3e-4, beta1=0.5, d_update="split", fake_labels="random")
+    rows = {}
+    for precision in ("fp32", "bf16"):
+        config = cgan_train.CGANTrainConfig(precision=precision, **tc)
+        result = cgan_train.train(conv_config(channels=16), config, data=tiny_data, progress=False)
+        assert all(p.dtype == torch.float32 for p in result.modules["generator"].parameters())
+        rows[precision] = result.history[-1]
+    assert abs(rows["bf16"]["d_loss"] - rows["fp32"]["d_loss"]) < 0.05
+    with pytest.raises(ValueError, match="precision must be one of"):
+        cgan_train.CGANTrainConfig(precision="fp16")

@@ -102,5 +102,24 @@ def test_prepare_dataset_with_slant_condition_codes_both_bits() -> None:
         assert torch.equal(b.styles, a.styles + 2 * a.slants)
     counts = torch.bincount(both.train.styles, minlength=4)
     assert counts.min() > 0.15 * len(both.train)  # all four codes are common (thickness and slant are not one label)
-    with pytest.raises(ValueError, match=r"unknown condition 'tilt': allowed thickness, thickness\+slant"):
+    with pytest.raises(ValueError, match=r"unknown condition 'tilt': allowed class, thickness, slant, thickness\+slant"):
         prepare_dataset(DataConfig(condition="tilt"))
+
+
+def test_class_and_slant_conditions_code_their_factors() -> None:
+    """``"class"``: one style code (all 0); ``"slant"``: the slant bit alone; the images and split never change."""
+    from genlib.data.conditions import style_code, style_factor, style_names
+    from genlib.data.datasets import DataConfig, prepare_dataset
+
+    plain = prepare_dataset(DataConfig(limit=980))
+    only_class = prepare_dataset(DataConfig(limit=980, condition="class"))
+    slant = prepare_dataset(DataConfig(limit=980, condition="slant"))
+    assert (only_class.n_styles, only_class.style_names, slant.style_names) == (1, ("any",), ("upright", "slanted"))
+    assert torch.equal(only_class.train.images, plain.train.images) and int(only_class.train.styles.abs().sum()) == 0
+    assert torch.equal(slant.train.styles, plain.train.slants)
+    codes = style_code({"thickness": np.array([0, 1, 0, 1]), "slant": np.array([0, 0, 1, 1])}, "thickness+slant")
+    assert codes.tolist() == [0, 1, 2, 3] and style_names("thickness+slant")[codes[2]] == "thin, slanted"
+    styles = torch.tensor([0, 1, 2, 3])
+    assert style_factor(styles, "thickness+slant", "slant").tolist() == [0, 0, 1, 1]
+    assert style_factor(styles, "thickness+slant", "thickness").tolist() == [0, 1, 0, 1]
+    assert style_factor(styles, "class", "thickness") is None

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from genlib.data import preprocess as pp
 from genlib.data.classmap import K49_CHARS, KMNIST_CHARS, MNIST_CHARS
+from genlib.data.conditions import style_code, style_names
 
 DATASETS: tuple[str, ...] = ("kana49", "k49", "kmnist", "mnist", "mnist5k")
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -126,8 +127,8 @@ class LabelledImages:
     Attributes:
         images: float32 ``[N, 1, 28, 28]`` in [0, 1], white strokes on black.
         classes: int64 ``[N]`` in 0..n_classes-1.
-        styles: int64 ``[N]``, 0 thin / 1 thick (the seed's median rule); with
-            ``DataConfig(condition="thickness+slant")`` the code ``thick + 2 * slanted`` in 0..3.
+        styles: int64 ``[N]`` style codes of the data's condition (:mod:`genlib.data.conditions`):
+            0 thin / 1 thick by default, all 0 for ``"class"``, ``thick + 2 * slanted`` for both.
         slants: int64 ``[N]``, 0 upright / 1 slanted (per-class median of the moment slant).
     """
 
@@ -159,29 +160,7 @@ class DataConfig:
     foreground_threshold: float = 0.5  # a pixel in [0,1] is foreground when above this
     split_seed: int = 0  # seed of the stratified split
     limit: int = 0  # keep at most this many images per split (0 = all), class-stratified
-    condition: Literal["thickness", "thickness+slant"] = "thickness"  # style labels: 2 (thin/thick) or 4 (x upright/slanted)
-
-
-CONDITIONS: tuple[str, ...] = ("thickness", "thickness+slant")
-
-
-def style_names(condition: str = "thickness") -> tuple[str, ...]:
-    """Names of the style codes a condition yields: code = thick + 2 * slanted when slant is included."""
-    if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}: allowed {', '.join(CONDITIONS)}")
-    if condition == "thickness":
-        return pp.STYLE_NAMES
-    return tuple(f"{thickness}, {slant}" for slant in pp.SLANT_NAMES for thickness in pp.STYLE_NAMES)
-
-
-def style_code(thick: np.ndarray, slanted: np.ndarray) -> np.ndarray:
-    """One style code from the two binary labels: ``thick + 2 * slanted`` in 0..3 (0 thin upright … 3 thick slanted)."""
-    return thick + 2 * slanted
-
-
-def style_bits(styles: Tensor) -> tuple[Tensor, Tensor]:
-    """``(thick, slanted)`` of style codes ``[N]``; for thickness-only codes (0/1) ``slanted`` is all 0."""
-    return styles % 2, styles // 2
+    condition: Literal["class", "thickness", "slant", "thickness+slant"] = "thickness"  # what the style code means (genlib.data.conditions)
 
 
 @dataclass
@@ -203,12 +182,12 @@ class PreparedData:
 
     @property
     def style_names(self) -> tuple[str, ...]:
-        """What each style code means: ``("thin", "thick")``, or four names when slant is conditioned on."""
+        """What each style code means: ``("thin", "thick")``, ``("any",)`` for class only, four names with slant too."""
         return style_names(self.config.condition)
 
     @property
     def n_styles(self) -> int:
-        """How many style codes the labels take (2, or 4 with ``condition="thickness+slant"``)."""
+        """How many style codes the labels take: 1 (``"class"``), 2, or 4 (``"thickness+slant"``)."""
         return len(self.style_names)
 
 
@@ -228,8 +207,9 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None,
     Steps: merge train and test; ``x / 255``; foreground counts; per-class median → style label;
     per-class median moment slant → slant label; stratified split (``split="seed"``) or the
     official split (``split="official"``); optionally a class-stratified ``limit`` per split.
-    With ``condition="thickness+slant"`` the style code is ``thick + 2 * slanted`` (0..3), so every
-    model conditions on both labels through its usual style input (``n_styles=4``).
+    The condition (:mod:`genlib.data.conditions`) turns the labels into style codes: all 0 for
+    ``"class"``, thin/thick, upright/slanted, or ``thick + 2 * slanted`` (0..3) for both, so every
+    model conditions on them through its usual style input (``n_styles`` 1, 2 or 4).
     """
     if config.split not in ("seed", "official"):
         raise ValueError(f"split must be 'seed' or 'official', got {config.split!r}")
@@ -244,8 +224,7 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None,
     slant = pp.slant_of_images(x)
     slant_thresholds = pp.per_class_statistic(slant, classes, n_classes, "median")
     slants = pp.labels_above_class_threshold(slant, classes, slant_thresholds)
-    if config.condition == "thickness+slant":
-        styles = style_code(styles, slants)
+    styles = style_code({"thickness": styles, "slant": slants}, config.condition)
     if config.split == "seed":
         train_idx, test_idx = pp.stratified_split(classes, config.test_fraction, config.split_seed)
     else:

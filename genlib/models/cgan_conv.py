@@ -16,7 +16,9 @@ Discriminator (seed 004, "Discriminator")::
     Conv 3x3 / 2, 128 filters → LeakyReLU(0.2) → [B, 128, 7, 7]
     MaxPool 3x3 / 2 (valid) → [B, 128, 3, 3] → flatten (1152) → Dropout(0.2) → Dense(1) logit
 
-Style (thin/thick) is not in seed 004, which conditions on the digit only. Here it gets its own
+Style (thin/thick) is not in seed 004, which conditions on the digit only: with ``n_styles=1``
+(``DataConfig(condition="class")``) there is no style input at all and the model is seed 004's
+exactly (129 channels into G's first transposed conv). With more style codes the style gets its own
 embedding. ``style_join="concat"`` (default) turns it into a second label map — one more channel
 beside the class map in both G and D — so the stroke-width code reaches every position through its
 own dense layer. ``style_join="add"`` adds the style embedding to the class embedding before the
@@ -47,7 +49,8 @@ class LabelMap(nn.Module):
     """Labels → spatial maps: ``Embedding(n, embed_dim) → Dense(size*size) → [B, k, size, size]``.
 
     ``k = 2`` (a class map and a style map) for ``style_join="concat"``; ``k = 1`` for ``"add"``,
-    where the map is ``Dense(E_class[c] + E_style[s])``.
+    where the map is ``Dense(E_class[c] + E_style[s])``, and for ``n_styles = 1`` (class only:
+    ``Dense(E_class[c])``, seed 004's label map, no style parameters).
     """
 
     def __init__(self, config: CGANConfig, size: int) -> None:
@@ -55,9 +58,10 @@ class LabelMap(nn.Module):
         self.config = config
         self.size = size
         self.class_embed = nn.Embedding(config.n_classes, config.embed_dim)
-        self.style_embed = nn.Embedding(config.n_styles, config.embed_dim)
+        styled = config.n_styles > 1
+        self.style_embed = nn.Embedding(config.n_styles, config.embed_dim) if styled else None
         self.class_dense = nn.Linear(config.embed_dim, size * size)
-        self.style_dense = nn.Linear(config.embed_dim, size * size) if config.style_join == "concat" else None
+        self.style_dense = nn.Linear(config.embed_dim, size * size) if styled and config.style_join == "concat" else None
 
     @property
     def channels(self) -> int:
@@ -68,7 +72,9 @@ class LabelMap(nn.Module):
         s = check_labels(styles, self.config.n_styles, "style")
         if c.shape != s.shape:
             raise ValueError(f"class and style labels must have the same shape, got {tuple(c.shape)} and {tuple(s.shape)}")
-        if self.style_dense is None:
+        if self.style_embed is None:  # class only (seed 004)
+            maps = self.class_dense(self.class_embed(c)).unsqueeze(1)  # [B, 1, size*size]
+        elif self.style_dense is None:
             maps = self.class_dense(self.class_embed(c) + self.style_embed(s)).unsqueeze(1)  # [B, 1, size*size]
         else:
             maps = torch.stack((self.class_dense(self.class_embed(c)), self.style_dense(self.style_embed(s))), dim=1)  # [B, 2, size*size]

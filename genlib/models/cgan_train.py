@@ -32,7 +32,7 @@ from genlib.data.datasets import DataConfig, LabelledImages, PreparedData
 from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
 from genlib.models.conditioning import seeded_normal
-from genlib.runtime import get_device
+from genlib.runtime import autocast, check_precision, get_device
 from genlib.training import TrainResult, TrainState, adam, fit, resume_state, start_training
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class CGANTrainConfig:
     d_update: Literal["joint", "split"] = "joint"  # joint: one D step on (real+fake)/2 (seed 000); split: real, then fake (seed 004)
     fake_labels: Literal["real", "random"] = "real"  # labels of the fakes: the real batch's (seed 000) or uniform random (seed 004)
     ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999, warmed up as min(decay, (1+t)/(10+t))); 0 = off
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast (~2x on AVX-512 CPUs), fp32 weights and losses
     snapshot_every: int = 0  # write snapshot figures every this many epochs (0 = never)
     snapshot_dir: str = ""  # folder for snapshot PNGs (required when snapshot_every > 0)
 
@@ -79,6 +80,7 @@ class CGANTrainConfig:
             raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
+        check_precision(self.precision)
         if self.snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0, got {self.snapshot_every}")
         if self.snapshot_every and not self.snapshot_dir:
@@ -119,20 +121,29 @@ def adversarial_step(
     mc, tc = generator.config, train_config
     wgan = tc.loss == "wgan-gp"
     steps_done = [start_step]
+    device = next(generator.parameters()).device
+
+    def G(z: Tensor, classes: Tensor, styles: Tensor) -> Tensor:  # the generator in the run's precision, float32 out
+        with autocast(device, tc.precision):
+            return generator(z, classes, styles).float()
+
+    def D(x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:  # the discriminator's logits, float32 for the loss
+        with autocast(device, tc.precision):
+            return discriminator(x, classes, styles).float()
 
     def fakes(classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if tc.fake_labels == "random":  # seed 004: fakes get uniformly random labels
             classes = torch.randint(0, mc.n_classes, classes.shape, device=classes.device)
             styles = torch.randint(0, mc.n_styles, styles.shape, device=styles.device)
         z = torch.randn(classes.shape[0], mc.latent_dim, device=classes.device)  # z ~ N(0, I)
-        return generator(z, classes, styles), classes, styles
+        return G(z, classes, styles), classes, styles
 
     def d_loss_of(real: Tensor, classes: Tensor, styles: Tensor, fake: Tensor, fc: Tensor, fs: Tensor) -> tuple[Tensor, dict[str, float]]:
-        real_out, fake_out = discriminator(real, classes, styles), discriminator(fake.detach(), fc, fs)
+        real_out, fake_out = D(real, classes, styles), D(fake.detach(), fc, fs)
         if not wgan:  # L_D = 1/2 [BCE(D(x|y), 1) + BCE(D(G(z|y')|y'), 0)]
             loss = d_bce_loss(real_out, fake_out)
             return loss, {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
-        gp = gradient_penalty(lambda x_hat: discriminator(x_hat, classes, styles), real, fake)  # x_hat bound to the real labels
+        gp = gradient_penalty(lambda x_hat: D(x_hat, classes, styles), real, fake)  # x_hat bound to the real labels
         loss = d_wasserstein_loss(real_out, fake_out) + tc.gp_weight * gp  # E[D(G(z))] - E[D(x)] + lambda * GP
         return loss, {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item(), "gp": gp.item()}
 
@@ -148,12 +159,12 @@ def adversarial_step(
                 d_loss.backward()
                 opt_d.step()
             else:  # seed 004: one step on the real half, then one on the fake half
-                real_out = discriminator(real, classes, styles)
+                real_out = D(real, classes, styles)
                 loss_real = F.binary_cross_entropy_with_logits(real_out, torch.ones_like(real_out))  # -log D(x|y)
                 opt_d.zero_grad(set_to_none=True)
                 loss_real.backward()
                 opt_d.step()
-                fake_out = discriminator(fake.detach(), fc, fs)
+                fake_out = D(fake.detach(), fc, fs)
                 loss_fake = F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))  # -log(1 - D(G(z)))
                 opt_d.zero_grad(set_to_none=True)
                 loss_fake.backward()
@@ -163,7 +174,7 @@ def adversarial_step(
         # (2) update G: max log D(G(z|y')|y') on the same fakes (the seed's criterion(output, ones));
         # D is frozen meanwhile: G needs gradients through D, not D's own (the seed computes and discards them)
         discriminator.requires_grad_(False)
-        fake_out = discriminator(fake, fc, fs)
+        fake_out = D(fake, fc, fs)
         g_loss = g_wasserstein_loss(fake_out) if wgan else g_nonsaturating_loss(fake_out)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
