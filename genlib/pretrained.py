@@ -5,18 +5,21 @@ Every checkpoint shipped in ``data/`` is made by one command::
     genlib train --recipe <name>          # writes data/<name>.safetensors (slim: weights only)
 
 ``genlib recipes`` prints each recipe with the equivalent explicit flags. Notebooks call
-:func:`load_or_train`, which loads the shipped file or, if it is missing, trains it with the
-same recipe (minutes on a CPU) and saves it.
+:func:`load_or_train` with a variant and their ``DATASET`` (``load_or_train("cgan_conv", "mnist5k",
+budget=BUDGET)``): it loads ``data/<variant>_<dataset>.safetensors`` or, when none ships for that
+dataset, trains the variant's recipe on it within the notebook's budget and says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from genlib.data.datasets import DataConfig, repo_data_dir
-from genlib.families import get_family
+from genlib.checkpoint import load_checkpoint
+from genlib.data.datasets import DataConfig, class_names_of, repo_data_dir
+from genlib.families import Loaded, get_family, load
 from genlib.models.cgan import CGANConfig
 from genlib.models.cgan_conv import conv_config
 from genlib.models.cgan_train import CGANTrainConfig
@@ -138,11 +141,101 @@ def train_recipe(name: str, root: Path | None = None, progress: bool = True) -> 
     return path
 
 
-def load_or_train(name: str, *, root: Path | None = None, device: str = "cpu", progress: bool = True) -> Any:
-    """Load ``data/<name>.safetensors``, training it with its recipe first if the file is missing."""
-    recipe = get_recipe(name)
-    path = pretrained_path(name, root)
-    if not path.exists():
-        print(f"{path} not found: training it now with `genlib train --recipe {name}` (this takes a while on a CPU)")
-        train_recipe(name, root, progress)
-    return get_family(recipe.family).load(path, device=device)
+@dataclass(frozen=True)
+class Budget:
+    """How much a notebook may train when no pretrained checkpoint exists for its dataset.
+
+    A budgeted model is a demonstration, not the recipe's result: it is written under
+    ``runs/notebook_models/`` (never into ``data/``) with the budget in its file name.
+    """
+
+    epochs: int = 2  # at most this many epochs (the recipe's own count when it is smaller)
+    limit: int = 2000  # at most this many images per split, class-stratified (0 = all)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.limit < 0:
+            raise ValueError(f"a budget needs epochs >= 1 and limit >= 0, got epochs={self.epochs}, limit={self.limit}")
+
+    @property
+    def tag(self) -> str:
+        return f"e{self.epochs}-l{self.limit}"
+
+
+def recipe_for(variant: str, dataset: str) -> Recipe:
+    """The recipe ``<variant>_<dataset>``: a named one if it exists, else the Kana-49 recipe of that
+    variant moved to ``dataset`` (its data and class count changed, nothing else).
+
+    Raises:
+        ValueError: no recipe of that variant exists (names the variants there are).
+    """
+    name = f"{variant}_{dataset}"
+    if name in RECIPES:
+        return RECIPES[name]
+    base = RECIPES.get(f"{variant}_kana49")
+    if base is None:
+        variants = sorted({n.rsplit("_", 1)[0] for n in RECIPES})
+        raise ValueError(f"unknown model variant {variant!r}: allowed {', '.join(variants)}")
+    n_classes = len(class_names_of(dataset))
+    train_config = dataclasses.replace(base.train_config, data=dataclasses.replace(base.train_config.data, dataset=dataset))
+    return Recipe(name, base.family, dataclasses.replace(base.model_config, n_classes=n_classes), train_config,
+                  f"{base.description} (the Kana-49 recipe, moved to {dataset})")
+
+
+def budgeted(recipe: Recipe, budget: Budget) -> Recipe:
+    """``recipe`` cut to a budget: at most ``budget.epochs`` epochs on at most ``budget.limit`` images per split."""
+    tc = recipe.train_config
+    data = dataclasses.replace(tc.data, limit=budget.limit if not tc.data.limit else min(tc.data.limit, budget.limit))
+    train_config = dataclasses.replace(tc, data=data, epochs=min(tc.epochs, budget.epochs))
+    return dataclasses.replace(recipe, name=f"{recipe.name}-{budget.tag}", train_config=train_config)
+
+
+def estimated_minutes(recipe: Recipe, n_images: int, root: Path | None = None) -> float | None:
+    """Minutes to train ``recipe`` on ``n_images`` images, from the wall time per image that the
+    shipped Kana-49 checkpoint of the same variant recorded (None when there is none to go by)."""
+    reference = pretrained_path(recipe.name.split("-")[0].rsplit("_", 1)[0] + "_kana49", root)
+    if not reference.is_file():
+        return None
+    state = load_checkpoint(reference).state
+    if not state.get("images_seen"):
+        return None
+    return state["seconds"] / state["images_seen"] * n_images / 60
+
+
+def load_or_train(
+    name: str,
+    dataset: str | None = None,
+    *,
+    budget: Budget | None = None,
+    root: Path | None = None,
+    runs: Path = Path("runs") / "notebook_models",
+    device: str = "cpu",
+    progress: bool = True,
+) -> Loaded:
+    """The pretrained model ``<name>_<dataset>`` (or the recipe ``name`` when no dataset is given).
+
+    Loads ``data/<name>_<dataset>.safetensors`` when it is there. Otherwise, with a ``budget``, it
+    trains the recipe cut to that budget into ``runs/notebook_models/`` (or loads an earlier such
+    run) and says so, with the estimated time; without a budget it trains the full recipe into
+    ``data/``, as ``genlib train --recipe`` would.
+
+    Returns:
+        a :class:`genlib.families.Loaded`: ``.model``, ``.state``, ``.sample(...)``, ``.class_names`` …
+    """
+    recipe = get_recipe(name) if dataset is None else recipe_for(name, dataset)
+    path = pretrained_path(recipe.name, root)
+    if path.exists():
+        return load(path, device=device)
+    if budget is None:
+        print(f"{path} not found: training it now with `genlib train --recipe {recipe.name}` (this takes a while on a CPU)")
+        get_family(recipe.family).train(recipe.model_config, recipe.train_config, out=path, slim=True, progress=progress)
+        return load(path, device=device)
+    small = budgeted(recipe, budget)
+    out = Path(runs) / f"{small.name}.safetensors"
+    if not out.exists():
+        n_images = small.train_config.epochs * (small.train_config.data.limit or 0)
+        minutes = estimated_minutes(small, n_images, root) if n_images else None
+        eta = f", about {max(minutes, 0.1):.1f} min on this machine" if minutes is not None else ""
+        print(f"no pretrained {recipe.name} in {path.parent}: training a small demonstration model instead "
+              f"({small.train_config.epochs} epochs on at most {budget.limit} images{eta}) -> {out}")
+        get_family(small.family).train(small.model_config, small.train_config, out=out, slim=True, progress=progress)
+    return load(out, device=device)

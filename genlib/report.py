@@ -24,6 +24,31 @@ def notebook_paths(folder: Path) -> list[Path]:
     return paths
 
 
+def inject_parameters(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    """Override a notebook's parameters the way papermill does: a cell tagged ``injected-parameters``
+    holding ``source`` (e.g. ``'DATASET = "mnist5k"'``) right after the cell tagged ``parameters``.
+
+    Raises:
+        ValueError: the notebook has no cell tagged ``parameters``, or more than one.
+    """
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(f"a notebook needs exactly one cell tagged 'parameters', found {len(tagged)}")
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(tagged[0] + 1, cell)
+    return nb
+
+
+def execute(path: Path, parameters: str = "", timeout: int = 900) -> nbformat.NotebookNode:
+    """Run a notebook headless in its own folder (with ``parameters`` injected, if given) and return it."""
+    path = Path(path).resolve()
+    nb = nbformat.read(path, as_version=4)
+    if parameters:
+        inject_parameters(nb, parameters)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
 def extract_figures(nb: nbformat.NotebookNode, out_dir: Path, stem: str) -> list[Path]:
     """Write each PNG output of an executed notebook to ``out_dir/<stem>_figNN.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -49,9 +74,8 @@ def run_report(notebooks: Path, out: Path | None = None, timeout: int = 900) -> 
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# genlib report ({datetime.now():%Y-%m-%d %H:%M})", ""]
     for path in tqdm(notebook_paths(notebooks), desc="notebooks"):
-        nb = nbformat.read(path, as_version=4)
         tic = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(notebooks)}}).execute()
+        nb = execute(path, timeout=timeout)
         seconds = time.perf_counter() - tic
         nbformat.write(nb, out / path.name)
         figures = extract_figures(nb, out / "figures", path.stem)

@@ -36,6 +36,11 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+def class_names_of(dataset: str) -> tuple[str, ...]:
+    """What each class index of a dataset means: kana for ``kana49``/``k49``/``kmnist``, digits for MNIST."""
+    return CLASS_NAMES[check_dataset_name(dataset)]
+
+
 def repo_data_dir() -> Path:
     """The ``data/`` folder: ``$GENLIB_DATA`` if set, else the repository's ``data/`` beside ``genlib/``."""
     env = os.environ.get("GENLIB_DATA")
