@@ -1,0 +1,98 @@
+"""The real Kuzushiji-49 path end to end, on K49-format files the test makes (the real host is never reached).
+
+Files placed by hand in ``$GENLIB_DATA/k49/`` (with their md5s registered as the published ones) go
+through the whole course: prepare → a few training steps → sample → evaluate (a classifier trained
+on them) → notebook 01 with ``DATASET = "k49"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import genlib.data.download as dl
+from genlib.data.classmap import K49_CHARS
+from genlib.data.datasets import DataConfig, prepare_dataset
+from genlib.evaluation import evaluate_checkpoint
+from genlib.families import get_family, load
+from genlib.models.cvae import CVAEConfig
+from genlib.models.cvae_train import CVAETrainConfig
+from genlib.report import execute
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_data_prep.ipynb"
+
+
+def k49_split(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 ``[49 * per_class, 28, 28]`` strokes whose position encodes the class, width the style; uint8 labels."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((49 * per_class, 28, 28), np.uint8)
+    labels = np.repeat(np.arange(49, dtype=np.uint8), per_class)
+    for i, k in enumerate(labels):
+        width = 2 + 3 * (i % 2)
+        col, row = 3 + (int(k) * 7) % 20, 3 + (int(k) * 3) % 20
+        images[i, 4:24, col : col + width] = 255
+        images[i, row : row + width, 4:24] = 180
+        images[i] = np.clip(images[i] + rng.integers(0, 20, (28, 28)), 0, 255)
+    return images, labels
+
+
+def npz_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, arr_0=array)
+    return buffer.getvalue()
+
+
+def place_k49(root: Path) -> dict[str, str]:
+    """Write the four K49 files into ``root/k49``; returns ``{file name: md5}``."""
+    blobs = {}
+    for split, per_class, seed in (("train", 8, 0), ("test", 4, 1)):
+        images, labels = k49_split(per_class, seed)
+        blobs[f"k49-{split}-imgs.npz"], blobs[f"k49-{split}-labels.npz"] = npz_bytes(images), npz_bytes(labels)
+    (root / "k49").mkdir(parents=True)
+    for name, data in blobs.items():
+        (root / "k49" / name).write_bytes(data)
+    return {name: hashlib.md5(data).hexdigest() for name, data in blobs.items()}
+
+
+def register(md5s: dict[str, str]) -> dl._RemoteDataset:
+    """The K49 spec with these files' md5s as the published ones (as if they were the real files)."""
+    spec = dl._DATASETS["k49"]
+    files = tuple(dl.RemoteFile(name, md5, None) for name, md5 in md5s.items())
+    return dl._RemoteDataset("k49", spec.title, files, spec.default_base_url, spec.env_var, spec.n_classes)
+
+
+@pytest.mark.slow
+def test_k49_files_go_through_the_whole_course(tmp_path, monkeypatch) -> None:
+    md5s = place_k49(tmp_path)
+    monkeypatch.setenv("GENLIB_DATA", str(tmp_path))
+    monkeypatch.setitem(dl._DATASETS, "k49", register(md5s))
+
+    data = prepare_dataset(DataConfig(dataset="k49"))  # merge, scale, style labels, stratified 70/30
+    assert data.n_classes == 49 and data.class_names == K49_CHARS and not data.synthetic
+    assert len(data.train) + len(data.test) == 49 * 12 and set(data.train.styles.tolist()) == {0, 1}
+
+    out = tmp_path / "runs" / "cvae_k49.safetensors"
+    get_family("cvae").train(CVAEConfig(), CVAETrainConfig(data=DataConfig(dataset="k49"), epochs=2), out=out, progress=False)
+    model = load(out)
+    assert model.class_names[12] == K49_CHARS[12] and model.style_names == ("thin", "thick")
+    images = model.sample(torch.arange(49), torch.arange(49) % 2, seed=0)
+    assert images.shape == (49, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+    row = evaluate_checkpoint(out, n_per_cell=2)  # trains and caches the K49 judge in $GENLIB_DATA
+    assert row["dataset"] == "k49" and row["n_samples"] == 49 * 2 * 2 and 0 <= row["cond_accuracy"] <= 1
+    assert (tmp_path / "classifier_k49.safetensors").is_file()
+
+    setup = (f'import os\nos.environ["GENLIB_DATA"] = {str(tmp_path)!r}\nimport genlib.data.download as dl\n'
+             f'spec = dl._DATASETS["k49"]\ndl._DATASETS["k49"] = dl._RemoteDataset("k49", spec.title, '
+             f'tuple(dl.RemoteFile(n, m, None) for n, m in {md5s!r}.items()), spec.default_base_url, spec.env_var, 49)\n'
+             'DATASET = "k49"')
+    nb = execute(NOTEBOOK, setup, timeout=300)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "dataset: k49" in text and "merged: (588, 28, 28)" in text
