@@ -40,25 +40,32 @@ def use_kana_font() -> str | None:
 
 
 def to_numpy_images(images: Tensor | np.ndarray) -> np.ndarray:
-    """``[N, 1, H, W]`` / ``[N, H, W]`` tensor or array (float in [0, 1] or uint8) → float ``[N, H, W]`` in [0, 1]."""
+    """Images as float arrays in [0, 1] for matplotlib: grayscale ``[N, H, W]``, colour ``[N, H, W, 3]``.
+
+    Accepts ``[N, 1, H, W]``, ``[N, 3, H, W]`` (genlib's tensors), ``[N, H, W]`` or ``[N, H, W, 3]``
+    (the npz format of ``genlib sample``), float in [0, 1] or uint8.
+    """
     if isinstance(images, Tensor):
         images = images.detach().float().cpu().numpy()
     images = np.asarray(images)
     if images.dtype == np.uint8:
         images = images.astype(np.float32) / 255.0
-    if images.ndim == 4:
+    if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
-    if images.ndim != 3:
-        raise ValueError(f"expected images [N, 1, H, W] or [N, H, W], got shape {images.shape}")
+    elif images.ndim == 4 and images.shape[1] == 3:
+        images = images.transpose(0, 2, 3, 1)  # [N, H, W, 3]
+    if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
+        raise ValueError(f"expected images [N, 1 or 3, H, W], [N, H, W] or [N, H, W, 3], got shape {images.shape}")
     return images
 
 
 def tile(images: Tensor | np.ndarray, ncol: int, pad: int = 2) -> np.ndarray:
-    """Tile ``N`` images into one array, ``ncol`` per row, with ``pad`` pixels of grey between them."""
+    """Tile ``N`` images into one array, ``ncol`` per row, with ``pad`` pixels of grey between them
+    (``[rows, cols]``, or ``[rows, cols, 3]`` for colour images)."""
     x = to_numpy_images(images)
-    n, h, w = x.shape
+    n, h, w = x.shape[:3]
     nrow = -(-n // ncol)
-    out = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 0.35, dtype=np.float32)
+    out = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, *x.shape[3:]), 0.35, dtype=np.float32)
     for i in range(n):
         r, c = divmod(i, ncol)
         out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = x[i]

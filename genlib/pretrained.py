@@ -103,6 +103,24 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def moved(recipe: Recipe, dataset: str, description: str = "") -> Recipe:
+    """The same recipe on another dataset: its data and class count changed, nothing else."""
+    train_config = dataclasses.replace(recipe.train_config, data=dataclasses.replace(recipe.train_config.data, dataset=dataset))
+    model_config = dataclasses.replace(recipe.model_config, n_classes=len(class_names_of(dataset)))
+    name = recipe.name.rsplit("_", 1)[0] + f"_{dataset}"
+    return Recipe(name, recipe.family, model_config, train_config,
+                  description or f"{recipe.description} (the Kana-49 recipe, moved to {dataset})")
+
+
+RECIPES.update({
+    r.name: r for r in [
+        moved(RECIPES["cvae_conv_slant_kana49"], "mnist5k",
+              "the conv beta-CVAE (latent 16, beta = 3) on 3,500 real MNIST digits, conditioned on digit, stroke thickness "
+              "and tilt (the StyleGAN report's problem statement: 4 style codes thick + 2 * slanted)"),
+    ]
+})
+
+
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}: allowed {', '.join(sorted(RECIPES))}")
@@ -130,15 +148,48 @@ def recipe_command(recipe: Recipe) -> str:
     """The explicit ``genlib train`` command equivalent to ``genlib train --recipe <name>``."""
     family = get_family(recipe.family)
     flags = _flags(recipe.model_config, family.model_config()) + _flags(recipe.train_config, family.train_config())
-    return " ".join(["genlib train", recipe.family, *flags, f"--out data/{recipe.name}.safetensors", "--slim"])
+    return " ".join(["genlib train", recipe.family, *flags, f"--out runs/{recipe.name}.safetensors", "--slim"])
 
 
-def train_recipe(name: str, root: Path | None = None, progress: bool = True) -> Path:
-    """Train a recipe from scratch and write its slim checkpoint; returns the path."""
-    recipe = get_recipe(name)
-    path = pretrained_path(name, root)
-    get_family(recipe.family).train(recipe.model_config, recipe.train_config, out=path, slim=True, progress=progress)
-    return path
+def train_recipe(
+    name: str | Recipe,
+    root: Path | None = None,
+    progress: bool = True,
+    out: Path | None = None,
+    *,
+    overwrite: bool = False,
+    max_steps: int | None = None,
+    data: Any = None,
+) -> Path:
+    """Train a recipe (a name in :data:`RECIPES`, or a :class:`Recipe`) from scratch and write its slim
+    checkpoint once training has finished; returns the path.
+
+    The target is ``out``, else ``<root>/<name>.safetensors`` when ``root`` (a data folder) is
+    given, else ``runs/<name>.safetensors``. While training, full (resumable) checkpoints are saved
+    at the target, or at ``runs/<name>.safetensors`` when the target lies in a data folder (``root``
+    or the shipped ``data/``), so an interrupted run never replaces a finished model there.
+
+    Args:
+        overwrite: allow replacing an existing file in a data folder, and writing into the shipped
+            ``data/`` (a missing file in the data folder given as ``root`` may always be created).
+        max_steps: stop after this many steps (then no slim file is written; returns the full one).
+        data: a prepared dataset to use instead of the recipe's.
+    Raises:
+        ValueError: the target exists in a data folder and ``overwrite`` is not set, or cannot be written.
+    """
+    from genlib.cli_io import TrainPlan, check_something_to_train, is_shipped, run_plan
+
+    recipe = name if isinstance(name, Recipe) else get_recipe(name)
+    name = recipe.name
+    target = Path(out) if out is not None else pretrained_path(name, root) if root is not None else Path("runs") / f"{name}.safetensors"
+    protect = root is not None or is_shipped(target)
+    if protect and target.exists() and not overwrite:
+        raise ValueError(f"{target} exists: pass overwrite=True (genlib train --overwrite-shipped) to replace it")
+    check_something_to_train(recipe.train_config, None, max_steps)
+    shipped_ok = overwrite or (root is not None and Path(root).resolve() == repo_data_dir().resolve() and not target.exists())
+    plan = TrainPlan.make(get_family(recipe.family), recipe.model_config, recipe.train_config, target, slim=True,
+                          overwrite_shipped=shipped_ok, protect=protect)
+    return run_plan(plan, data=data, max_steps=max_steps, progress=progress).written
 
 
 @dataclass(frozen=True)
@@ -175,10 +226,7 @@ def recipe_for(variant: str, dataset: str) -> Recipe:
     if base is None:
         variants = sorted({n.rsplit("_", 1)[0] for n in RECIPES})
         raise ValueError(f"unknown model variant {variant!r}: allowed {', '.join(variants)}")
-    n_classes = len(class_names_of(dataset))
-    train_config = dataclasses.replace(base.train_config, data=dataclasses.replace(base.train_config.data, dataset=dataset))
-    return Recipe(name, base.family, dataclasses.replace(base.model_config, n_classes=n_classes), train_config,
-                  f"{base.description} (the Kana-49 recipe, moved to {dataset})")
+    return moved(base, dataset)
 
 
 def budgeted(recipe: Recipe, budget: Budget) -> Recipe:

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from genlib.data import preprocess as pp
 
+MAX_SIZE = 256  # the largest side genlib resizes folder images to (a 64 px StyleGAN is the report's setting)
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 INTERPOLATIONS: tuple[str, ...] = ("nearest", "bilinear", "lanczos")
 
@@ -108,8 +109,8 @@ def load_image_folder(
     Raises:
         ValueError: bad argument values, a missing or empty folder, or an unreadable image (named).
     """
-    if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
+    if not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"size must be in 1..{MAX_SIZE}, got {size}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
     if interpolation not in INTERPOLATIONS:
@@ -119,6 +120,10 @@ def load_image_folder(
     files, labels, class_names = list_image_files(Path(root))
     if max_images > 0:
         files, labels = files[:max_images], labels[:max_images]
+    gib = len(files) * channels * size * size * 4 / 2**30  # float32 [N, C, size, size]
+    if gib > 8:
+        raise ValueError(f"{len(files)} images at {size}x{size}x{channels} need {gib:.1f} GiB as float32 (limit 8 GiB): "
+                         "lower size or set max_images")
     arrays = []
     for path in files:
         try:
@@ -140,3 +145,39 @@ def load_image_folder(
         class_names=class_names,
         paths=tuple(files),
     )
+
+
+def make_demo_folder(root: Path | str, n_per_class: int = 48, size: int = 64, seed: int = 0) -> Path:
+    """Write a small **synthetic** colour folder for the StyleGAN notebook when no photos are at hand.
+
+    Two classes of cartoon heads, ``root/warm/`` and ``root/cool/`` (background hue), each head with
+    a random skin tone, hair colour, hair length and eye height: colour, shape and layout vary, so
+    style mixing has something to mix. These are drawn shapes, not portraits of anyone. Returns ``root``.
+    """
+    from PIL import Image, ImageDraw
+
+    if not 1 <= n_per_class <= 10_000 or not 16 <= size <= MAX_SIZE:
+        raise ValueError(f"n_per_class must be in 1..10000 and size in 16..{MAX_SIZE}, got {n_per_class} and {size}")
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    skins = [(255, 224, 196), (234, 192, 150), (198, 134, 96), (141, 85, 56), (96, 60, 40)]
+    backgrounds = {"warm": [(214, 96, 77), (240, 170, 60), (200, 120, 150)], "cool": [(70, 110, 190), (60, 160, 150), (120, 100, 190)]}
+    for name, palette in backgrounds.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            bg = tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in palette[rng.integers(len(palette))])
+            im = Image.new("RGB", (size, size), bg)
+            d = ImageDraw.Draw(im)
+            s = size / 64
+            cx, top = 32 + rng.integers(-4, 5), 14 + rng.integers(-3, 4)
+            hair = tuple(int(c) for c in rng.integers(20, 230, 3))
+            length = rng.integers(0, 20)
+            d.ellipse([(cx - 20) * s, (top - 4) * s, (cx + 20) * s, (top + 34 + length) * s], fill=hair)  # hair
+            d.ellipse([(cx - 15) * s, top * s, (cx + 15) * s, (top + 38) * s], fill=skins[rng.integers(len(skins))])  # face
+            eye = top + 14 + rng.integers(-2, 3)
+            for ex in (cx - 7, cx + 7):
+                d.ellipse([(ex - 2) * s, (eye - 2) * s, (ex + 2) * s, (eye + 2) * s], fill=(30, 30, 40))
+            d.arc([(cx - 7) * s, (eye + 6) * s, (cx + 7) * s, (eye + 16) * s], 20, 160, fill=(120, 40, 40), width=max(1, int(s)))
+            im.save(folder / f"{name}_{i:04d}.png")
+    return root
