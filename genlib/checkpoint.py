@@ -5,25 +5,29 @@ state (``optim/<name>/<param>/<key>``) and RNG state (``rng/torch``) — and a J
 the model family, its configs, the training state (epoch, step, history, …) and the optimizers'
 hyperparameters. Loading parses JSON and raw tensors only: no code is ever executed.
 
-Writes are atomic: the file is written under a temporary name, read back and compared, then
-renamed into place, so a crash never leaves a half-written checkpoint under the final name.
+Writes are atomic (:func:`genlib.atomic.atomic_write`): the file is written under a temporary name
+(``*.tmp``, never loaded), read back and compared, fsynced, then renamed into place, so a crash never
+leaves a half-written checkpoint under the final name. The metadata holds a SHA-256 of the tensors
+(:func:`payload_hash`), checked on every load; NaN/inf weights are refused at save and at load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from genlib.atomic import atomic_write, is_temp_path
+
 FORMAT = "genlib-checkpoint/1"
+HASH_KEY = "sha256"  # metadata key: payload_hash() of the tensors, checked on every load
 
 
 class CheckpointError(RuntimeError):
@@ -98,6 +102,10 @@ def save_checkpoint(
         include_rng: store torch's global RNG state so resumed training draws the same numbers.
     Returns:
         the final path.
+    Raises:
+        CheckpointError: a module's weights hold NaN or inf (names the module and tensor; the
+            previous file at ``path`` is kept), or the written file did not read back identical.
+        OSError: the file system refused the write (the previous file is kept, no temp file is left).
     """
     path = Path(path)
     tensors: dict[str, Tensor] = {}
@@ -122,62 +130,127 @@ def save_checkpoint(
         "optimizers": optim_meta,
         "extra": extra or {},
     }
-    metadata = {"format": FORMAT, "genlib": json.dumps(blob)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        back = load_file(tmp)  # verify: every tensor reads back identical
+    return _write(path, tensors, blob)
+
+
+def payload_hash(tensors: dict[str, Tensor]) -> str:
+    """SHA-256 over every tensor in name order: its name, dtype, shape and raw bytes (hex digest)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _first_non_finite(tensors: dict[str, Tensor]) -> str | None:
+    """``"module 'm' tensor 'key'"`` of the first model tensor holding NaN or inf, or None."""
+    for key in sorted(tensors):
+        t = tensors[key]
+        if key.startswith("model/") and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            name, param = key[len("model/") :].split("/", 1)
+            return f"module {name!r} tensor {param!r}"
+    return None
+
+
+def _write(path: Path, tensors: dict[str, Tensor], blob: dict[str, Any]) -> Path:
+    """Write tensors + JSON atomically with the payload hash, verified by reading the temp file back."""
+    bad = _first_non_finite(tensors)
+    if bad is not None:
+        raise CheckpointError(f"refusing to save {path}: {bad} holds NaN or inf (the previous file is kept)")
+    metadata = {"format": FORMAT, "genlib": json.dumps(blob), HASH_KEY: payload_hash(tensors)}
+
+    def write(tmp: Path) -> None:
+        save_file(tensors, str(tmp), metadata=metadata)
+        back = load_file(str(tmp))  # verify: every tensor reads back identical
         if back.keys() != tensors.keys() or not all(torch.equal(back[k], tensors[k]) for k in tensors):
             raise CheckpointError(f"verification of {tmp} failed: tensors differ after writing")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+
+    return atomic_write(path, write)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (JSON + raw tensors; never unpickles).
+def rewrite_checkpoint(src: str | Path, dst: str | Path, *, slim: bool, modules: Sequence[str] | None = None) -> Path:
+    """Copy the checkpoint ``src`` to ``dst`` (atomically, verified, with its hash), optionally slim.
 
+    Args:
+        slim: keep only model weights, configs, state and extra: no optimizer or RNG state (the
+            result samples but cannot resume), exactly as a family's ``train(..., slim=True)`` saves.
+        modules: the modules a slim copy keeps (default: every one; e.g. ``["ema"]`` for a StyleGAN).
     Raises:
-        CheckpointError: the file is missing, not a safetensors file, or not a genlib checkpoint.
+        CheckpointError: ``src`` is not a readable, intact checkpoint, or lacks one of ``modules``.
     """
-    path = Path(path)
+    src, dst = Path(src), Path(dst)
+    tensors, metadata = _read(src)
+    blob = json.loads(metadata["genlib"])
+    if slim:
+        held = sorted({k.split("/")[1] for k in tensors if k.startswith("model/")})
+        keep = list(modules) if modules is not None else held
+        missing = sorted(set(keep) - set(held))
+        if missing:
+            raise CheckpointError(f"{src} has no weights for {missing}; it holds {held}")
+        tensors = {k: v for k, v in tensors.items() if k.startswith("model/") and k.split("/")[1] in keep}
+        blob = {**blob, "optimizers": {}}
+    return _write(dst, tensors, blob)
+
+
+def _read(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors (on the CPU) and metadata of a genlib checkpoint, its hash and weights checked."""
+    if is_temp_path(path):
+        raise CheckpointError(f"{path} is a temporary file left by an interrupted write, not a checkpoint: it is never loaded")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-        tensors = load_file(str(path), device=str(map_location))
+        tensors = load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {exc}") from exc
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {' '.join(str(exc).split())}") from exc
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a genlib checkpoint (format {metadata.get('format')!r}, expected {FORMAT!r})")
-    blob = json.loads(metadata["genlib"])
-    modules: dict[str, dict[str, Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("model/"):
-            name, param = key[len("model/") :].split("/", 1)
-            modules.setdefault(name, {})[param] = value
-    optimizers = {name: _rebuild_optimizer_state(name, tensors, meta) for name, meta in blob["optimizers"].items()}
-    rng = {k[len("rng/") :]: v.cpu() for k, v in tensors.items() if k.startswith("rng/")}
-    return Checkpoint(
-        family=blob["family"],
-        model_config=blob["model_config"],
-        train_config=blob["train_config"],
-        state=blob["state"],
-        modules=modules,
-        optimizers=optimizers,
-        rng=rng,
-        extra=blob["extra"],
-    )
+    if HASH_KEY in metadata and payload_hash(tensors) != metadata[HASH_KEY]:
+        raise CheckpointError(f"{path} is corrupt: its tensors do not match the stored hash")
+    bad = _first_non_finite(tensors)
+    if bad is not None:
+        raise CheckpointError(f"{path} is corrupt: {bad} holds NaN or inf")
+    return tensors, metadata
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (JSON + raw tensors; never unpickles).
+
+    The tensors are checked against the SHA-256 stored at save time (checkpoints written before
+    genlib stored one load without that check) and every weight must be finite.
+
+    Raises:
+        CheckpointError: the file is missing, a leftover ``*.tmp`` of an interrupted write, not a
+            safetensors file, not a genlib checkpoint, or corrupt (hash mismatch, NaN/inf weights,
+            unreadable metadata).
+    """
+    path = Path(path)
+    tensors, metadata = _read(path)
+    tensors = {k: v if k.startswith("rng/") else v.to(map_location) for k, v in tensors.items()}
+    try:
+        blob = json.loads(metadata["genlib"])
+        modules: dict[str, dict[str, Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("model/"):
+                name, param = key[len("model/") :].split("/", 1)
+                modules.setdefault(name, {})[param] = value
+        optimizers = {name: _rebuild_optimizer_state(name, tensors, meta) for name, meta in blob["optimizers"].items()}
+        rng = {k[len("rng/") :]: v for k, v in tensors.items() if k.startswith("rng/")}
+        return Checkpoint(
+            family=blob["family"],
+            model_config=blob["model_config"],
+            train_config=blob["train_config"],
+            state=blob["state"],
+            modules=modules,
+            optimizers=optimizers,
+            rng=rng,
+            extra=blob["extra"],
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path} is corrupt: its metadata is unreadable ({type(exc).__name__}: {exc})") from exc
 
 
 def restore_rng(rng: dict[str, Tensor]) -> None:

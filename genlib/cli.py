@@ -1,7 +1,7 @@
 """The ``genlib`` command line: one set of commands for every model family.
 
     genlib train cvae --arch conv --latent-dim 16 --epochs 30 --out runs/cvae.safetensors
-    genlib train --recipe cvae_conv_kana49          # the pretrained checkpoint in data/
+    genlib train --recipe cvae_conv_kana49          # re-make a pretrained checkpoint (into runs/)
     genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --seed 0 --out samples.npz
     genlib evaluate data/*.safetensors --out results.md
     genlib experiments --dataset kana49             # the seed's §6 experiments, one table
@@ -20,6 +20,7 @@ import inspect
 import re
 import sys
 import typing
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -92,59 +93,79 @@ def _apply_overrides(config: Any, values: dict[str, Any]) -> Any:
 
 
 def _train(argv: Sequence[str]) -> int:
+    from genlib.checkpoint import load_checkpoint
+    from genlib.cli_io import (TrainPlan, check_something_to_train, file_stamp, interrupted_message, resume_configs,
+                               run_plan, summary)
     from genlib.families import FAMILIES, get_family
-    from genlib.pretrained import get_recipe, pretrained_path
+    from genlib.pretrained import get_recipe
 
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--recipe")
+    pre.add_argument("--resume", type=Path)
     known, _ = pre.parse_known_args(argv)
     recipe = get_recipe(known.recipe) if known.recipe else None
+    stored = load_checkpoint(known.resume) if known.resume else None
     named = argv[0] if argv and not argv[0].startswith("-") else None  # `genlib train cvae …`: the family comes first
     if named is not None and named not in FAMILIES:
         print(f"genlib train: unknown family {named!r}: allowed " + ", ".join(sorted(FAMILIES)), file=sys.stderr)
         return 2
-    family_name = named or (recipe.family if recipe else None)
+    family_name = named or (recipe.family if recipe else None) or (stored.family if stored else None)
     if family_name is None:
         print("genlib train: name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)", file=sys.stderr)
         return 2
     if recipe and recipe.family != family_name:
         print(f"genlib train: recipe {recipe.name!r} is a {recipe.family!r} recipe, not {family_name!r}", file=sys.stderr)
         return 2
+    if stored and stored.family != family_name:
+        raise ValueError(f"--resume {known.resume} is a {stored.family!r} checkpoint, not {family_name!r}")
     family = get_family(family_name)
     parser = argparse.ArgumentParser(prog=f"genlib train {family_name}", description=f"Train a {family.description}.")
     parser.add_argument("family", nargs="?")
-    parser.add_argument("--recipe", help="start from a named recipe (see `genlib recipes`); flags override it")
-    parser.add_argument("--out", type=Path, help="checkpoint to write (default: data/<recipe>.safetensors or runs/<family>.safetensors)")
-    parser.add_argument("--resume", type=Path, help="continue a run from its (full, not --slim) checkpoint")
+    parser.add_argument("--recipe", help="start from a named recipe (see `genlib recipes`); flags override it; "
+                        "its result is slim and written only when training has finished")
+    parser.add_argument("--out", type=Path, help="checkpoint to write (default: runs/<recipe>.safetensors, the --resume file, "
+                        "or runs/<family>.safetensors)")
+    parser.add_argument("--resume", type=Path, help="continue a run from its full checkpoint, with the configs stored in it")
     parser.add_argument("--max-steps", type=int, help="stop after this many optimisation steps in total")
     parser.add_argument("--save-every", type=int, default=0, help="also checkpoint every N steps (default: each epoch)")
-    parser.add_argument("--slim", action="store_true", help="save weights only (small; cannot resume)")
+    parser.add_argument("--slim", action="store_true", help="the final file holds weights only (small; cannot resume); "
+                        "full checkpoints are saved while training")
+    parser.add_argument("--overwrite-shipped", action="store_true", help="allow writing files in the shipped data/ folder")
     parser.add_argument("--download", action="store_true", help="download K49/KMNIST/MNIST if missing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 while other work runs)")
     _add_config_options(parser, [family.model_config, family.train_config])
     args = parser.parse_args(argv)
+    if (args.recipe, args.resume) != (known.recipe, known.resume):
+        raise ValueError("spell --recipe and --resume out in full (they decide the options; abbreviations are not accepted)")
+    values = vars(args)
+    if stored is not None:
+        names = {name for cls in (family.model_config, family.train_config) for name, _, _ in _config_fields(cls)}
+        explicit = {k: v for k, v in values.items() if k in names and v is not None}
+        model_config, train_config = resume_configs(family, stored, args.resume, explicit)
+    else:
+        model_config = _apply_overrides(recipe.model_config if recipe else family.model_config(), values)
+        train_config = _apply_overrides(recipe.train_config if recipe else family.train_config(), values)
+    check_something_to_train(train_config, stored, args.max_steps)
+    default_out = Path("runs") / f"{recipe.name}.safetensors" if recipe else args.resume or Path("runs") / f"{family_name}.safetensors"
+    plan = TrainPlan.make(family, model_config, train_config, args.out or default_out, slim=args.slim or recipe is not None,
+                          resume=args.resume, overwrite_shipped=args.overwrite_shipped)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    values = vars(args)
-    model_config = _apply_overrides(recipe.model_config if recipe else family.model_config(), values)
-    train_config = _apply_overrides(recipe.train_config if recipe else family.train_config(), values)
-    out = args.out or (pretrained_path(recipe.name) if recipe else Path("runs") / f"{family_name}.safetensors")
     data = None
     if args.download:
         from genlib.data.datasets import prepare_dataset
 
         data = prepare_dataset(train_config.data, download=True)
-    result = family.train(
-        model_config, train_config, data=data, out=out, resume=args.resume, max_steps=args.max_steps,
-        save_every=args.save_every, slim=args.slim or bool(recipe and not args.resume and args.out is None),
-        progress=not args.no_progress,
-    )
-    last = result.history[-1] if result.history else {}
-    summary = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "epoch")
-    print(f"wrote {out} after {result.state.epoch} epochs / {result.state.step} steps ({result.state.seconds:.1f} s). {summary}")
+    before = file_stamp(plan.work)
+    try:
+        outcome = run_plan(plan, data=data, max_steps=args.max_steps, save_every=args.save_every, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"genlib train: {interrupted_message(plan, before)}", file=sys.stderr)
+        return 130
+    print(summary(outcome, plan))
     return 0
 
 
@@ -178,34 +199,50 @@ def sample_labels(n: int, n_classes: int, n_styles: int, class_index: int | None
 def _sample(argv: Sequence[str]) -> int:
     import numpy as np
 
+    from genlib.atomic import atomic_write_all, check_output
+
     parser = argparse.ArgumentParser(prog="genlib sample", description="Generate samples in K49's npz format.")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--n", type=int, default=10, help="samples per requested (class, style) cell")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="FILE.npz: arr_0 uint8 [N,28,28], classes, styles")
+    parser.add_argument("--out", type=Path, required=True, help="FILE.npz (must end in .npz): arr_0 uint8 [N,28,28] ([N,H,W,3] for colour), classes, styles")
     parser.add_argument("--class", dest="class_index", type=int, help="only this class (default: every class)")
     parser.add_argument("--style", type=int, help="only this style code: 0 thin / 1 thick; with slant conditioning "
                         "2 thin slanted / 3 thick slanted (default: every style)")
-    parser.add_argument("--png", type=Path, help="also save a grid of the samples")
+    parser.add_argument("--png", type=Path, help="also save a grid of the samples (FILE.png)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    from genlib.families import family_of_checkpoint
+    check_output(args.out, "--out", ".npz")
+    if args.png is not None:
+        check_output(args.png, "--png", ".png")
+    from genlib.families import load
 
-    family = family_of_checkpoint(args.checkpoint)
-    if family.sample is None:
-        raise ValueError(f"{args.checkpoint} is a {family.name!r} checkpoint, which does not generate images")
-    loaded = family.load(args.checkpoint, device=args.device)
+    loaded = load(args.checkpoint, device=args.device)
+    if loaded.family.sample is None:
+        raise ValueError(f"{args.checkpoint} is a {loaded.family.name!r} checkpoint, which does not generate images")
     classes, styles = sample_labels(args.n, loaded.model_config.n_classes, loaded.model_config.n_styles, args.class_index, args.style)
-    images = family.sample(loaded.model, classes, styles, seed=args.seed)
-    arr = (images[:, 0].clamp(0, 1) * 255).round().to("cpu").numpy().astype(np.uint8)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, arr_0=arr, classes=classes.numpy(), styles=styles.numpy())
-    if args.png:
-        from genlib.plots import save_figure, show_images
+    images = loaded.sample(classes, styles, seed=args.seed)  # [N, C, H, W] in [0, 1]
+    pixels = images[:, 0] if images.shape[1] == 1 else images.permute(0, 2, 3, 1)  # [N, H, W] or colour [N, H, W, 3]
+    arr = (pixels.clamp(0, 1) * 255).round().to("cpu").numpy().astype(np.uint8)
+
+    def write_npz(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, arr_0=arr, classes=classes.numpy(), styles=styles.numpy())
+
+    def write_png(tmp: Path) -> None:
+        import matplotlib.pyplot as plt
+
+        from genlib.plots import show_images
 
         per_class = (loaded.model_config.n_styles if args.style is None else 1) * args.n
-        save_figure(show_images(images, ncol=min(len(images), per_class)), str(args.png))
-    print(f"wrote {args.out}: {len(arr)} samples of {args.checkpoint.name} (seed {args.seed})")
+        fig = show_images(images, ncol=min(len(images), per_class))
+        try:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")  # as genlib.plots.save_figure, to a temp name
+        finally:
+            plt.close(fig)
+
+    written = atomic_write_all([(args.out, write_npz)] + ([(args.png, write_png)] if args.png is not None else []))
+    print(f"wrote {' and '.join(map(str, written))}: {len(arr)} samples of {args.checkpoint.name} (seed {args.seed})")
     return 0
 
 
@@ -241,17 +278,21 @@ def _data(argv: Sequence[str]) -> int:
 
 
 def _evaluate(argv: Sequence[str]) -> int:
+    from genlib.atomic import atomic_write_all, check_output
+
     parser = argparse.ArgumentParser(prog="genlib evaluate", description="Evaluate checkpoints with one metric suite.")
     parser.add_argument("checkpoints", type=Path, nargs="+")
-    parser.add_argument("--out", type=Path, default=Path("results.md"), help="Markdown table (a .csv is written beside it)")
+    parser.add_argument("--out", type=Path, default=Path("results.md"), help="Markdown table, FILE.md (a .csv is written beside it)")
     parser.add_argument("--n-per-cell", type=int, default=50, help="samples per (class, style) cell")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    csv_path = args.out.with_suffix(".csv")
+    check_output(args.out, "--out", ".md")
+    check_output(csv_path, "--out's table")
     from genlib.evaluation import evaluate_checkpoints, write_csv, write_markdown_table
 
     rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed)
-    write_markdown_table(rows, args.out)
-    write_csv(rows, args.out.with_suffix(".csv"))
+    atomic_write_all([(args.out, lambda tmp: write_markdown_table(rows, tmp)), (csv_path, lambda tmp: write_csv(rows, tmp))])
     print(args.out.read_text())
     return 0
 
@@ -318,9 +359,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[command](argv[1:])
-    except (ValueError, RuntimeError, FileNotFoundError) as exc:
-        print(f"genlib {command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"genlib {command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, EOFError, zipfile.BadZipFile) as exc:  # CheckpointError is a RuntimeError
+        print(f"genlib {command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one line: ``<file>: <reason>`` for OS errors, its message (newlines folded) otherwise."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        text = f"{exc.filename}: {exc.strerror}"
+    elif isinstance(exc, zipfile.BadZipFile):
+        text = f"a file is corrupt (not a readable npz/zip): {exc}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every checkpoint shipped in ``data/`` is made by one command::
 
-    genlib train --recipe <name>          # writes data/<name>.safetensors (slim: weights only)
+    genlib train --recipe <name>          # writes runs/<name>.safetensors (slim: weights only, once finished)
+    genlib train --recipe <name> --out data/<name>.safetensors --overwrite-shipped   # replace the shipped file
 
 ``genlib recipes`` prints each recipe with the equivalent explicit flags. Notebooks call
 :func:`load_or_train` with a variant and their ``DATASET`` (``load_or_train("cgan_conv", "mnist5k",
@@ -275,7 +276,7 @@ def load_or_train(
         return load(path, device=device)
     if budget is None:
         print(f"{path} not found: training it now with `genlib train --recipe {recipe.name}` (this takes a while on a CPU)")
-        get_family(recipe.family).train(recipe.model_config, recipe.train_config, out=path, slim=True, progress=progress)
+        train_recipe(recipe, root=path.parent, progress=progress)  # a missing file there may be created, never replaced
         return load(path, device=device)
     small = budgeted(recipe, budget)
     out = Path(runs) / f"{small.name}.safetensors"
@@ -285,5 +286,5 @@ def load_or_train(
         eta = f", about {max(minutes, 0.1):.1f} min on this machine" if minutes is not None else ""
         print(f"no pretrained {recipe.name} in {path.parent}: training a small demonstration model instead "
               f"({small.train_config.epochs} epochs on at most {budget.limit} images{eta}) -> {out}")
-        get_family(small.family).train(small.model_config, small.train_config, out=out, slim=True, progress=progress)
+        train_recipe(small, out=out, progress=progress)
     return load(out, device=device)

@@ -26,7 +26,7 @@ def test_stylegan_trains_and_samples_in_colour(tmp_path) -> None:
     model = StyleGANConfig(resolution=16, image_size=16, image_channels=3, n_classes=2, z_dim=16, w_dim=16,
                            channel_base=64, channel_max=16)
     config = StyleGANTrainConfig(image_folder=str(root), epochs=2, batch_size=8, stable_images=8, fade_images=8, device="cpu")
-    result = train(model, config, progress=False)
+    result = train(model, config, out=tmp_path / "colour.safetensors", slim=True, progress=False)
     images = sample(result.modules["ema"], torch.tensor([0, 1, 0, 1]), torch.zeros(4, dtype=torch.long), seed=0)
     assert images.shape == (4, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
     assert (images[:, 0] - images[:, 1]).abs().mean() > 1e-3  # the channels differ: colour, not grey
@@ -42,3 +42,18 @@ def test_folder_limits_name_the_value(tmp_path) -> None:
     (root / "warm" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="cannot read image .*broken.png"):
         load_image_folder(root, size=16)
+
+
+def test_genlib_sample_writes_colour_npz_and_png(tmp_path) -> None:
+    from genlib.cli import main
+
+    root = make_demo_folder(tmp_path / "demo", n_per_class=8, size=16)
+    model = StyleGANConfig(resolution=16, image_size=16, image_channels=3, n_classes=2, z_dim=16, w_dim=16,
+                           channel_base=64, channel_max=16)
+    config = StyleGANTrainConfig(image_folder=str(root), epochs=1, batch_size=8, stable_images=8, fade_images=8, device="cpu")
+    train(model, config, out=tmp_path / "colour.safetensors", slim=True, progress=False)
+    out, png = tmp_path / "s.npz", tmp_path / "s.png"
+    assert main(["sample", "--checkpoint", str(tmp_path / "colour.safetensors"), "--n", "3", "--out", str(out), "--png", str(png)]) == 0
+    with np.load(out) as z:
+        assert z["arr_0"].shape == (2 * 2 * 3, 16, 16, 3) and z["arr_0"].dtype == np.uint8
+    assert png.read_bytes()[:4] == b"\x89PNG"
