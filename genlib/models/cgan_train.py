@@ -340,7 +340,10 @@ def load(path: str | Path, device: str = "cpu") -> LoadedCGAN:
     modules = {"generator": generator, "discriminator": discriminator}
     if "ema" in ckpt.modules:
         modules["ema"] = build_cgan(model_config)[0]
+        if "generator" not in ckpt.modules:  # a slim file keeps the EMA copy only: it stands in for the generator
+            del modules["generator"]
     restore_modules(ckpt, modules)
+    generator = modules.get("generator", modules.get("ema"))
     dev = get_device(device)
     for m in modules.values():
         m.to(dev).eval()
