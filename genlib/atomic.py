@@ -113,6 +113,16 @@ def atomic_write(path: str | Path, write_fn: WriteFn) -> Path:
     return atomic_write_all([(path, write_fn)])[0]
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a UTF-8 text file atomically (Markdown, CSV, JSON)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write a binary file atomically (e.g. a PNG already encoded in memory)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
 def check_output(path: str | Path, flag: str = "--out", suffix: str | None = None) -> Path:
     """Check that ``path`` can be written, before any long work starts; creates missing parent folders.
 

@@ -29,6 +29,7 @@ from torch import Tensor
 from genlib import metrics as M
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
+from genlib.atomic import atomic_write, atomic_write_text
 from genlib.data.conditions import style_factor
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.families import get_family
@@ -322,23 +323,21 @@ def write_markdown_table(
     rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None, caption: str = ""
 ) -> Path:
     """Write :func:`markdown_table` to ``path`` (parent folders are created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown_table(rows, columns=columns, caption=caption), encoding="utf-8")
-    return path
+    return atomic_write_text(path, markdown_table(rows, columns=columns, caption=caption))
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None) -> Path:
     """Write the scalar columns of ``rows`` as CSV at full precision (empty cells where missing)."""
     cols = _columns(rows, columns)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: row.get(c, "") for c in cols})
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({c: row.get(c, "") for c in cols})
+
+    return atomic_write(path, write)
 
 
 def read_csv(path: str | Path) -> list[dict[str, Any]]:

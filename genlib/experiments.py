@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from genlib import evaluation as E
+from genlib.atomic import atomic_write, atomic_write_text
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
@@ -150,14 +151,19 @@ def sample_grid(row_path: Path, family: str, n_classes: int, seed: int) -> np.nd
     return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
+        np.savez_compressed(f, **arrays)
+
+
 def _write_outputs(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any], caption: str) -> None:
     table = [{k: v for k, v in r.items() if k not in ("history", "per_class")} for r in rows]
     E.write_markdown_table(table, out / "results.md", caption=caption)
     E.write_csv(table, out / "results.csv")
-    (out / "histories.json").write_text(json.dumps({r["name"]: r.get("history", []) for r in rows}, indent=1))
-    (out / "per_class.json").write_text(json.dumps({r["name"]: r.get("per_class", {}) for r in rows}))
-    np.savez_compressed(out / "samples.npz", **grids)
-    (out / "run.json").write_text(json.dumps(run, indent=1, default=str))
+    atomic_write_text(out / "histories.json", json.dumps({r["name"]: r.get("history", []) for r in rows}, indent=1))
+    atomic_write_text(out / "per_class.json", json.dumps({r["name"]: r.get("per_class", {}) for r in rows}))
+    atomic_write(out / "samples.npz", lambda tmp: _savez(tmp, grids))
+    atomic_write_text(out / "run.json", json.dumps(run, indent=1, default=str))
 
 
 def run_experiments(
@@ -274,9 +280,8 @@ def load_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, A
 
 def write_figures(out_dir: str | Path) -> None:
     """``samples.png`` and ``losses.png`` from the saved results in ``out_dir``."""
-    import matplotlib.pyplot as plt
+    from genlib.plots import save_figure
 
     _, histories, grids, _ = load_results(out_dir)
     for name, fig, dpi in (("samples.png", samples_figure(grids), 90), ("losses.png", losses_figure(histories), 80)):
-        fig.savefig(Path(out_dir) / name, dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, str(Path(out_dir) / name), dpi=dpi)

@@ -213,10 +213,14 @@ def per_class_bars(values: Sequence[float] | np.ndarray, class_names: Sequence[s
     return fig
 
 
-def save_figure(fig: Figure, path: str) -> None:
-    """Save a figure as PNG (dpi 120) and close it."""
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+def save_figure(fig: Figure, path: str, dpi: int = 120) -> None:
+    """Save a figure as PNG atomically (never a half-written file under ``path``) and close it."""
+    from genlib.atomic import atomic_write
+
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 def ordered_labels(n_classes: int, n_styles: int = 2, per_cell: int = 1) -> tuple[Tensor, Tensor]:

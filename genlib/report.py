@@ -15,6 +15,8 @@ import nbformat
 from nbclient import NotebookClient
 from tqdm.auto import tqdm
 
+from genlib.atomic import atomic_write_bytes, atomic_write_text
+
 
 def notebook_paths(folder: Path) -> list[Path]:
     """The numbered notebooks ``NN_name.ipynb`` of a folder, in order."""
@@ -58,7 +60,7 @@ def extract_figures(nb: nbformat.NotebookNode, out_dir: Path, stem: str) -> list
             data = output.get("data", {})
             if "image/png" in data:
                 path = out_dir / f"{stem}_fig{len(paths) + 1:02d}.png"
-                path.write_bytes(base64.b64decode(data["image/png"]))
+                atomic_write_bytes(path, base64.b64decode(data["image/png"]))
                 paths.append(path)
     return paths
 
@@ -77,10 +79,10 @@ def run_report(notebooks: Path, out: Path | None = None, timeout: int = 900) -> 
         tic = time.perf_counter()
         nb = execute(path, timeout=timeout)
         seconds = time.perf_counter() - tic
-        nbformat.write(nb, out / path.name)
+        atomic_write_text(out / path.name, nbformat.writes(nb))
         figures = extract_figures(nb, out / "figures", path.stem)
         lines += [f"## {path.stem} ({seconds:.0f} s, {len(figures)} figures)", ""]
         lines += [f"![{p.stem}](figures/{p.name})" for p in figures] + [""]
     index = out / "index.md"
-    index.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(index, "\n".join(lines))
     return index
