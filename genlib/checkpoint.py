@@ -253,6 +253,47 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} is corrupt: its metadata is unreadable ({type(exc).__name__}: {exc})") from exc
 
 
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about itself, read without loading (or verifying) its tensors."""
+
+    family: str
+    model_config: dict[str, Any]
+    train_config: dict[str, Any]
+    state: dict[str, Any]
+    modules: tuple[str, ...]  # the module names it holds weights for, e.g. ("discriminator", "ema")
+
+
+def read_meta(path: str | Path) -> CheckpointMeta:
+    """The family, configs, train state and module names of a checkpoint, from its header only.
+
+    For "which family / which config" questions; :func:`load_checkpoint` verifies the weights.
+
+    Raises:
+        CheckpointError: the file is missing, a ``*.tmp`` leftover, unreadable, or not a genlib checkpoint.
+    """
+    path = Path(path)
+    if is_temp_path(path):
+        raise CheckpointError(f"{path} is a temporary file left by an interrupted write, not a checkpoint: it is never loaded")
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata, keys = f.metadata() or {}, list(f.keys())
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {' '.join(str(exc).split())}") from exc
+    try:
+        if metadata.get("format") != FORMAT:
+            raise CheckpointError(f"{path} is not a genlib checkpoint (format {metadata.get('format')!r}, expected {FORMAT!r})")
+        blob = json.loads(metadata["genlib"])
+        modules = tuple(sorted({k.split("/")[1] for k in keys if k.startswith("model/")}))
+        return CheckpointMeta(blob["family"], blob["model_config"], blob["train_config"], blob["state"], modules)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CheckpointError(f"{path} is corrupt: its metadata is unreadable ({type(exc).__name__}: {exc})") from exc
+
+
 def restore_rng(rng: dict[str, Tensor]) -> None:
     """Put back the RNG state saved by :func:`save_checkpoint` (no-op when none was saved)."""
     if "torch" in rng:

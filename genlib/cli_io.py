@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genlib.atomic import check_output
-from genlib.checkpoint import Checkpoint, load_checkpoint, rewrite_checkpoint
+from genlib.checkpoint import Checkpoint, load_checkpoint, read_meta, rewrite_checkpoint
 from genlib.config import config_from_dict
 
 SHIPPED_FLAG = "--overwrite-shipped"
@@ -35,7 +35,7 @@ def slim_modules(family: str, path: Path) -> tuple[str, ...] | None:
     A CGAN with an EMA generator samples from the EMA copy, so its raw generator is left out
     (``cgan_train.load`` then uses the EMA copy as both); ``None`` keeps every module.
     """
-    if family == "cgan" and "ema" in load_checkpoint(path).modules:
+    if family == "cgan" and "ema" in read_meta(path).modules:
         return ("ema", "discriminator")
     return SLIM_MODULES.get(family)
 
@@ -154,7 +154,7 @@ class TrainPlan:
     def resume_command(self, last: Path) -> str:
         """The exact ``genlib train`` command that continues this run from the checkpoint ``last``."""
         argv = ["genlib", "train", self.family.name, "--resume", str(last)]
-        stored_epochs = load_checkpoint(last).train_config.get("epochs")
+        stored_epochs = read_meta(last).train_config.get("epochs")
         if stored_epochs != self.train_config.epochs:
             argv += ["--epochs", str(self.train_config.epochs)]
         if self.out != last:
@@ -209,7 +209,7 @@ def interrupted_message(plan: TrainPlan, work_before: tuple[int, int, int] | Non
     last = last_checkpoint(plan, work_before)
     if last is None:
         return "interrupted before the first checkpoint: nothing was written"
-    state = load_checkpoint(last).state
+    state = read_meta(last).state
     kept = f"; {plan.out} is unchanged" if plan.out != last and plan.out.exists() else ""
     return (f"interrupted: the last checkpoint is {last} (epoch {state.get('epoch', 0)}, step {state.get('step', 0)}){kept}; "
             f"resume with: {plan.resume_command(last)}")

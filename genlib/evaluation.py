@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from genlib import metrics as M
-from genlib.checkpoint import load_checkpoint
+from genlib.checkpoint import read_meta
 from genlib.config import config_from_dict
 from genlib.atomic import atomic_write, atomic_write_text
 from genlib.data.conditions import style_factor
@@ -217,8 +217,12 @@ def evaluate_checkpoint(
     Returns:
         one table row (see :data:`COLUMNS`) plus ``per_class``, ``history`` and ``dataset``.
     """
-    ckpt = load_checkpoint(path)
-    data_config = _data_config(ckpt.train_config)
+    from genlib.families import load
+
+    loaded = load(path)  # one read: weights verified, family and configs known
+    if loaded.family.sample is None:
+        raise ValueError(f"a {loaded.family.name!r} checkpoint does not generate images: evaluate a generator (cvae, cgan, stylegan)")
+    data_config = loaded.data_config
     if data is None:
         data = prepare_dataset(data_config)
     elif data.config.dataset != data_config.dataset:
@@ -227,16 +231,14 @@ def evaluate_checkpoint(
         from genlib.models.classifier_train import load_or_train_classifier
 
         classifier = load_or_train_classifier(data.config.dataset, data=data).model
-    load, sample = family_functions(ckpt.family)
-    loaded = load(path)
     model = loaded.model
     result = evaluate_sampler(
-        lambda c, s, sd: sample(model, c, s, seed=sd), data, classifier, n_per_cell=n_per_cell, seed=seed, reference=reference
+        lambda c, s, sd: loaded.sample(c, s, seed=sd), data, classifier, n_per_cell=n_per_cell, seed=seed, reference=reference
     )
-    state = ckpt.state
+    state = loaded.state.to_dict()
     row: dict[str, Any] = {
         "name": name or Path(path).stem,
-        "family": ckpt.family,
+        "family": loaded.family.name,
         "dataset": data.config.dataset,
         "epochs": int(state.get("epoch", 0)),
         "steps": int(state.get("step", 0)),
@@ -244,7 +246,7 @@ def evaluate_checkpoint(
         "params": sum(p.numel() for p in model.parameters()),
         **result,
     }
-    if ckpt.family == "cvae":
+    if loaded.family.name == "cvae":
         from genlib.models.cvae_train import evaluate as cvae_evaluate
 
         vae = cvae_evaluate(model, data.test, seed=seed)
@@ -272,7 +274,7 @@ def evaluate_checkpoints(
     references: dict[DataConfig, RealReference] = {}
     rows = []
     for path in paths:
-        config = data.config if data is not None else _data_config(load_checkpoint(path).train_config)
+        config = data.config if data is not None else _data_config(read_meta(path).train_config)
         if config not in datasets:
             datasets[config] = data if data is not None else prepare_dataset(config)
         if config.dataset not in classifiers:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from torch import Tensor, nn
 
-from genlib.checkpoint import load_checkpoint
+from genlib.checkpoint import read_meta
 from genlib.data.conditions import style_names
 from genlib.data.datasets import DataConfig, class_names_of
 from genlib.models import cgan, cgan_train, classifier_train, cvae, cvae_train, stylegan, stylegan_train
@@ -66,8 +66,8 @@ def get_family(name: str) -> Family:
 
 
 def family_of_checkpoint(path: str | Path) -> Family:
-    """The family that wrote a checkpoint (read from its metadata)."""
-    return get_family(load_checkpoint(path).family)
+    """The family that wrote a checkpoint (read from its header, without loading the tensors)."""
+    return get_family(read_meta(path).family)
 
 
 @dataclass

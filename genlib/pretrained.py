@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from genlib.checkpoint import load_checkpoint
+from genlib.checkpoint import read_meta
 from genlib.data.datasets import DataConfig, class_names_of, repo_data_dir
 from genlib.families import Loaded, get_family, load
 from genlib.models.cgan import CGANConfig
@@ -244,7 +244,7 @@ def estimated_minutes(recipe: Recipe, n_images: int, root: Path | None = None) -
     reference = pretrained_path(recipe.name.split("-")[0].rsplit("_", 1)[0] + "_kana49", root)
     if not reference.is_file():
         return None
-    state = load_checkpoint(reference).state
+    state = read_meta(reference).state
     if not state.get("images_seen"):
         return None
     return state["seconds"] / state["images_seen"] * n_images / 60

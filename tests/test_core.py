@@ -146,3 +146,19 @@ def test_every_family_trains_on_thickness_and_slant_and_rejects_two_style_models
             train(model_config, train_config, data=data, max_steps=1, progress=False)
         result = train(dataclasses.replace(model_config, n_styles=4), train_config, data=data, max_steps=2, progress=False)
         assert result.state.step == 2, name
+
+
+def test_read_meta_answers_from_the_header_alone(tmp_path) -> None:
+    """``read_meta`` gives family, configs, state and module names without reading the tensors."""
+    from genlib.checkpoint import CheckpointError, read_meta, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "m.safetensors", family="toy", model_config={"width": 3}, train_config={"lr": 0.1},
+                           modules={"model": torch.nn.Linear(2, 3)}, state={"epoch": 4})
+    meta = read_meta(path)
+    assert (meta.family, meta.model_config, meta.train_config, meta.state["epoch"], meta.modules) == (
+        "toy", {"width": 3}, {"lr": 0.1}, 4, ("model",))
+    with pytest.raises(CheckpointError, match="interrupted write"):
+        read_meta(tmp_path / "m.safetensors.abc.tmp")
+    from genlib.data.datasets import repo_data_dir
+
+    assert read_meta(repo_data_dir() / "cgan_conv_mnist5k.safetensors").modules == ("discriminator", "ema")
