@@ -194,12 +194,17 @@ def rewrite_checkpoint(src: str | Path, dst: str | Path, *, slim: bool, modules:
     return _write(dst, tensors, blob)
 
 
-def _read(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Tensors (on the CPU) and metadata of a genlib checkpoint, its hash and weights checked."""
+def _check_loadable(path: Path) -> None:
+    """Refuse a missing file and the ``*.tmp`` leftover of an interrupted write."""
     if is_temp_path(path):
         raise CheckpointError(f"{path} is a temporary file left by an interrupted write, not a checkpoint: it is never loaded")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+
+
+def _read(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors (on the CPU) and metadata of a genlib checkpoint, its hash and weights checked."""
+    _check_loadable(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -273,10 +278,7 @@ def read_meta(path: str | Path) -> CheckpointMeta:
         CheckpointError: the file is missing, a ``*.tmp`` leftover, unreadable, or not a genlib checkpoint.
     """
     path = Path(path)
-    if is_temp_path(path):
-        raise CheckpointError(f"{path} is a temporary file left by an interrupted write, not a checkpoint: it is never loaded")
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+    _check_loadable(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata, keys = f.metadata() or {}, list(f.keys())
