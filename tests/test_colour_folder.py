@@ -44,14 +44,14 @@ def test_folder_limits_name_the_value(tmp_path) -> None:
         load_image_folder(root, size=16)
 
 
-def test_genlib_sample_writes_colour_npz_and_png(tmp_path) -> None:
+def test_genlib_trains_on_a_colour_folder_and_samples_colour(tmp_path) -> None:
     from genlib.cli import main
 
     root = make_demo_folder(tmp_path / "demo", n_per_class=8, size=16)
-    model = StyleGANConfig(resolution=16, image_size=16, image_channels=3, n_classes=2, z_dim=16, w_dim=16,
-                           channel_base=64, channel_max=16)
-    config = StyleGANTrainConfig(image_folder=str(root), epochs=1, batch_size=8, stable_images=8, fade_images=8, device="cpu")
-    train(model, config, out=tmp_path / "colour.safetensors", slim=True, progress=False)
+    assert main(["train", "stylegan", "--image-folder", str(root), "--interpolation", "nearest", "--resolution", "16",
+                 "--image-size", "16", "--image-channels", "3", "--n-classes", "2", "--z-dim", "16", "--w-dim", "16",
+                 "--channel-base", "64", "--channel-max", "16", "--epochs", "1", "--batch-size", "8", "--stable-images", "8",
+                 "--fade-images", "8", "--device", "cpu", "--out", str(tmp_path / "colour.safetensors")]) == 0
     out, png = tmp_path / "s.npz", tmp_path / "s.png"
     assert main(["sample", "--checkpoint", str(tmp_path / "colour.safetensors"), "--n", "3", "--out", str(out), "--png", str(png)]) == 0
     with np.load(out) as z:

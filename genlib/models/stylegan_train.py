@@ -61,6 +61,7 @@ class StyleGANTrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)  # dataset, split and style rule (unused with image_folder)
     image_folder: str = ""  # train on this image folder (sub-folders = classes) instead of `data`
+    interpolation: Literal["bilinear", "nearest", "lanczos"] = "bilinear"  # image-folder resize filter (the report: nearest)
     epochs: int = 8  # passes over the training split: the length of the run
     batch_size: int = 32  # images per step for both G and D
     lr: float = 1e-2  # Adam learning rate of G and D, x mapping_lr_mul in the mapping (papers: 1e-3, 10x slower here)
@@ -232,7 +233,8 @@ def training_tensors(
     if train_config.image_folder:
         from genlib.data.image_folder import load_image_folder
 
-        folder = load_image_folder(train_config.image_folder, model_config.image_size, model_config.image_channels)
+        mc, tc = model_config, train_config
+        folder = load_image_folder(tc.image_folder, mc.image_size, mc.image_channels, interpolation=tc.interpolation)
         images, classes, styles = folder.images, folder.classes, folder.styles
         if len(folder.class_names) != model_config.n_classes:
             raise ValueError(f"model_config.n_classes={model_config.n_classes} but the image folder has {len(folder.class_names)} classes")
