@@ -1,4 +1,4 @@
-"""The real Kuzushiji-49 path end to end, on K49-format files the test makes (the real host is never reached).
+"""The real-data paths end to end (Kuzushiji-49 and MNIST), on files in their formats that the tests make (no real host is reached).
 
 Files placed by hand in ``$GENLIB_DATA/k49/`` (with their md5s registered as the published ones) go
 through the whole course: prepare → a few training steps → sample → evaluate (a classifier trained
@@ -96,3 +96,47 @@ def test_k49_files_go_through_the_whole_course(tmp_path, monkeypatch) -> None:
     assert not errors
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "dataset: k49" in text and "merged: (588, 28, 28)" in text
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """The idx-ubyte format of MNIST's raw files: magic (0, 0, 0x08, ndim), big-endian int32 dims, bytes."""
+    import struct
+
+    path.write_bytes(bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape) + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.slow
+def test_mnist_files_go_through_the_whole_course(tmp_path, monkeypatch) -> None:
+    """MNIST's four raw files placed by hand → the StyleGAN report's class-only cGAN → ``genlib sample`` → evaluate → notebook 01."""
+    from genlib.cli import main
+    from genlib.models.cgan_conv import conv_config
+    from genlib.models.cgan_train import CGANTrainConfig
+
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, per_class, seed in (("train", 24, 0), ("t10k", 8, 1)):
+        images, labels = k49_split(per_class, seed)
+        keep = labels < 10  # ten digits
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images[keep])
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels[keep])
+    monkeypatch.setenv("GENLIB_DATA", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+    data = prepare_dataset(DataConfig(dataset="mnist", condition="class"))
+    assert data.class_names == tuple("0123456789") and data.n_styles == 1 and len(data.train) + len(data.test) == 320
+    out = tmp_path / "runs" / "cgan_mnist.safetensors"
+    config = CGANTrainConfig(data=DataConfig(dataset="mnist", condition="class"), epochs=1, lr=3e-4, beta1=0.5,
+                             d_update="split", fake_labels="random")
+    get_family("cgan").train(conv_config(n_classes=10, n_styles=1, channels=8), config, out=out, progress=False)
+    assert main(["sample", "--checkpoint", str(out), "--n", "3", "--seed", "0", "--out", str(tmp_path / "runs" / "s.npz")]) == 0
+    with np.load(tmp_path / "runs" / "s.npz") as z:
+        assert z["arr_0"].shape == (30, 28, 28) and z["classes"].tolist() == [c for c in range(10) for _ in range(3)]
+        assert set(z["styles"].tolist()) == {0}
+    row = evaluate_checkpoint(out, n_per_cell=2)
+    assert row["dataset"] == "mnist" and row["n_samples"] == 20 and np.isnan(row["style_agreement"])
+
+    setup = f'import os\nos.environ["GENLIB_DATA"] = {str(tmp_path)!r}\nDATASET = "mnist"'
+    nb = execute(NOTEBOOK, setup, timeout=300)
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "dataset: mnist" in text and "merged: (320, 28, 28)" in text
