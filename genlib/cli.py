@@ -2,9 +2,9 @@
 
     genlib train cvae --arch conv --latent-dim 16 --epochs 30 --out runs/cvae.safetensors
     genlib train --recipe cvae_conv_kana49          # re-make a pretrained checkpoint (into runs/)
-    genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --seed 0 --out samples.npz
-    genlib evaluate data/*.safetensors --out results.md
-    genlib experiments --dataset kana49             # the seed's §6 experiments, one table
+    genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --seed 0 --out runs/samples.npz
+    genlib evaluate data/*.safetensors --out runs/results.md
+    genlib experiments --dataset kana49             # the K49 report's §6 experiments, one table
     genlib data info | genlib data download k49 | genlib data build-kana49
     genlib report                                   # run every notebook, keep the figures
 
@@ -110,6 +110,12 @@ def _train(argv: Sequence[str]) -> int:
         print(f"genlib train: unknown family {named!r}: allowed " + ", ".join(sorted(FAMILIES)), file=sys.stderr)
         return 2
     family_name = named or (recipe.family if recipe else None) or (stored.family if stored else None)
+    if family_name is None and any(a in ("-h", "--help") for a in argv):
+        print("usage: genlib train FAMILY [options] | genlib train --recipe NAME [options] | genlib train --resume FILE [options]\n\n"
+              "Train a model family; every field of its configs is an option (genlib train FAMILY --help lists them).\n"
+              "families:\n" + "\n".join(f"  {name:<11} {f.description}" for name, f in sorted(FAMILIES.items()))
+              + "\nrecipes: genlib recipes")
+        return 0
     if family_name is None:
         print("genlib train: name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)", file=sys.stderr)
         return 2

@@ -41,11 +41,11 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "cvae": Family(
         "cvae", cvae.CVAEConfig, cvae_train.CVAETrainConfig, cvae_train.train, cvae_train.load, cvae.sample,
-        "conditional VAE (seed MLP, deep Architecture 3, convolutional)",
+        "conditional VAE (the K49 report's MLP CVAE, its deep Architecture 3, a convolutional one)",
     ),
     "cgan": Family(
         "cgan", cgan.CGANConfig, cgan_train.CGANTrainConfig, cgan_train.train, cgan_train.load, cgan.sample,
-        "conditional GAN (seed 000's MLP and its variants, seed 004's convolutional cGAN)",
+        "conditional GAN (the K49 report's MLP and its variants, the StyleGAN report's convolutional cGAN)",
     ),
     "stylegan": Family(
         "stylegan", stylegan.StyleGANConfig, stylegan_train.StyleGANTrainConfig, stylegan_train.train, stylegan_train.load,

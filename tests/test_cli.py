@@ -97,6 +97,16 @@ def test_help_and_recipes(capsys) -> None:
     assert "--out runs/cvae_seed_kana49.safetensors --slim" in out  # what `genlib train --recipe` writes now
 
 
+@pytest.mark.parametrize("argv", [[], ["train"], ["train", "cgan"], ["sample"], ["evaluate"], ["recipes"], ["data"],
+                                  ["experiments"], ["report"]])
+def test_every_command_has_help_that_exits_0(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        if main(argv + ["--help"]) == 0:
+            raise SystemExit(0)
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and ("usage: genlib" in out or "commands: train" in out), out[:200]
+
+
 def test_slim_run_saves_full_checkpoints_until_it_finishes(tmp_path, capsys) -> None:
     """``--slim`` is the final file: a run stopped early leaves a full, resumable checkpoint and says how to go on."""
     import shlex
