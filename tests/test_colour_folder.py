@@ -57,3 +57,10 @@ def test_genlib_trains_on_a_colour_folder_and_samples_colour(tmp_path) -> None:
     with np.load(out) as z:
         assert z["arr_0"].shape == (2 * 2 * 3, 16, 16, 3) and z["arr_0"].dtype == np.uint8
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_stylegan_resolution_above_the_limit_names_the_memory() -> None:
+    from genlib.models.stylegan import MAX_RESOLUTION
+
+    with pytest.raises(ValueError, match=rf"power of two in 8..{MAX_RESOLUTION}, got 1024 \(its feature maps alone would take ~[\d.]+ GiB"):
+        StyleGANConfig(resolution=1024, image_size=1024, channel_max=512)

@@ -48,6 +48,9 @@ NOISE_MODES: tuple[str, ...] = ("random", "const", "none")
 TruncationTarget = Literal["label", "global"]
 
 
+MAX_RESOLUTION = 256  # the StyleGAN report trains at 64 px; a CPU course stops well below 1024
+
+
 @dataclass(frozen=True)
 class StyleGANConfig:
     """Architecture of the conditional StyleGAN (JSON-able; a checkpoint rebuilds the model from it)."""
@@ -68,8 +71,11 @@ class StyleGANConfig:
 
     def __post_init__(self) -> None:
         r = self.resolution
-        if r < 8 or r & (r - 1) != 0:
-            raise ValueError(f"resolution must be a power of two >= 8, got {r}")
+        if r < 8 or r & (r - 1) != 0 or r > MAX_RESOLUTION:
+            sizes = [2**k for k in range(2, max(3, r.bit_length()))]  # 4, 8, ..., r: two conv outputs each, float32, batch 32
+            gib = sum(2 * min(max(self.channel_base // s, 1), self.channel_max) * s * s * 4 * 32 for s in sizes) / 2**30
+            need = f" (its feature maps alone would take ~{gib:.1f} GiB per batch of 32)" if r > MAX_RESOLUTION else ""
+            raise ValueError(f"resolution must be a power of two in 8..{MAX_RESOLUTION}, got {r}{need}")
         if not 0 < self.image_size <= r or (r - self.image_size) % 2 != 0:
             raise ValueError(f"image_size must be in 1..{r} with an even difference to resolution {r}, got {self.image_size}")
         if self.image_channels not in (1, 3):
