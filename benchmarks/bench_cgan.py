@@ -32,8 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from genlib.data import DataConfig, prepare_dataset
 from genlib.models import cgan_train
-from genlib.models.cgan import CGANConfig, build_cgan
-from genlib.models.cgan_conv import conv_config
+from genlib.models.cgan import CGANConfig, build_cgan, conv_config
 
 
 class SeedGenerator(nn.Module):

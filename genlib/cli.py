@@ -94,8 +94,15 @@ def _apply_overrides(config: Any, values: dict[str, Any]) -> Any:
 
 def _train(argv: Sequence[str]) -> int:
     from genlib.checkpoint import load_checkpoint
-    from genlib.cli_io import (TrainPlan, check_something_to_train, file_stamp, interrupted_message, resume_configs,
-                               run_plan, summary)
+    from genlib.cli_io import (
+        TrainPlan,
+        check_something_to_train,
+        file_stamp,
+        interrupted_message,
+        resume_configs,
+        run_plan,
+        summary,
+    )
     from genlib.families import FAMILIES, get_family
     from genlib.pretrained import get_recipe
 
@@ -262,7 +269,12 @@ def _data(argv: Sequence[str]) -> int:
     build = sub.add_parser("build-kana49", help="regenerate the embedded Kana-49 dataset from its shipped atlas")
     build.add_argument("--out", type=Path, help="output folder (default: data/kana49)")
     args = parser.parse_args(argv)
-    from genlib.data.datasets import DataConfig, load_dataset, prepare_dataset, repo_data_dir
+    from genlib.data.datasets import (
+        DataConfig,
+        load_dataset,
+        prepare_dataset,
+        repo_data_dir,
+    )
 
     if args.action == "download":
         for split in ("train", "test"):

@@ -21,25 +21,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genlib.atomic import check_output
-from genlib.checkpoint import Checkpoint, load_checkpoint, read_meta, rewrite_checkpoint
+from genlib.checkpoint import Checkpoint, read_meta, rewrite_checkpoint
 from genlib.config import config_from_dict
 
 SHIPPED_FLAG = "--overwrite-shipped"
 RESUME_MAY_CHANGE = ("epochs", "device")  # config fields a resumed run may change (also --save-every, --threads)
-SLIM_MODULES: dict[str, tuple[str, ...]] = {"stylegan": ("ema",)}  # what a family's slim file keeps (default: all)
-
-
-def slim_modules(family: str, path: Path) -> tuple[str, ...] | None:
-    """The modules a slim copy of ``path`` keeps: what samples (and, for a CGAN, its discriminator).
-
-    A CGAN with an EMA generator samples from the EMA copy, so its raw generator is left out
-    (``cgan_train.load`` then uses the EMA copy as both); ``None`` keeps every module.
-    """
-    if family == "cgan" and "ema" in read_meta(path).modules:
-        return ("ema", "discriminator")
-    return SLIM_MODULES.get(family)
-
-
 def is_shipped(path: str | Path) -> bool:
     """True when ``path`` lies in the repository's ``data/`` folder (``$GENLIB_DATA`` if set)."""
     from genlib.data.datasets import repo_data_dir
@@ -192,7 +178,8 @@ def run_plan(plan: TrainPlan, *, data: Any = None, max_steps: int | None = None,
         raise RuntimeError(f"training stopped at epoch {result.state.epoch}, step {result.state.step} without writing {plan.work}")
     finished = result.state.epoch >= plan.train_config.epochs
     if finished and plan.needs_final_write:
-        rewrite_checkpoint(plan.work, plan.out, slim=plan.slim, modules=slim_modules(plan.family.name, plan.work) if plan.slim else None)
+        kept = plan.family.slim_modules(read_meta(plan.work).modules) if plan.slim else None  # e.g. only the EMA generator
+        rewrite_checkpoint(plan.work, plan.out, slim=plan.slim, modules=kept)
         return RunOutcome(result, plan.out, True)
     return RunOutcome(result, plan.work, finished)
 

@@ -27,12 +27,11 @@ import torch
 from torch import Tensor
 
 from genlib import metrics as M
+from genlib.atomic import atomic_write, atomic_write_text
 from genlib.checkpoint import read_meta
 from genlib.config import config_from_dict
-from genlib.atomic import atomic_write, atomic_write_text
 from genlib.data.conditions import style_factor
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
-from genlib.families import get_family
 from genlib.models.classifier import DomainClassifier, classify
 from genlib.plots import ordered_labels
 
@@ -178,18 +177,6 @@ def evaluate_sampler(
     if wanted_slant is not None:  # measured by the per-class median moment slant (notebook 01)
         row["slant_agreement"] = M.slant_agreement(images, classes, wanted_slant.numpy(), data.slant_thresholds)
     return row
-
-
-def family_functions(name: str) -> tuple[Callable[..., Any], Callable[..., Tensor]]:
-    """``(load, sample)`` of a generator family from :mod:`genlib.families`.
-
-    Raises:
-        ValueError: an unknown family, or one that does not generate (the classifier).
-    """
-    family = get_family(name)
-    if family.sample is None:
-        raise ValueError(f"a {name!r} checkpoint does not generate images: evaluate a generator (cvae, cgan, stylegan)")
-    return family.load, family.sample
 
 
 def _data_config(ckpt_train_config: dict[str, Any]) -> DataConfig:

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 
 from genlib import evaluation as E
+from genlib import families
 from genlib.atomic import atomic_write, atomic_write_text
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.families import get_family
-from genlib.models.cgan import CGANConfig
-from genlib.models.cgan_conv import conv_config
+from genlib.models.cgan import CGANConfig, conv_config
 from genlib.models.cgan_train import CGANTrainConfig
 from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
@@ -145,9 +145,8 @@ def _caption(base: PreparedData, budget: ExperimentBudget, classifier: Any) -> s
 
 def sample_grid(row_path: Path, family: str, n_classes: int, seed: int) -> np.ndarray:
     """uint8 ``[GRID_CLASSES * 2 * GRID_PER_CELL, 28, 28]``: the first classes, thin then thick, per model."""
-    load, sample = E.family_functions(family)
     classes, styles = ordered_labels(min(GRID_CLASSES, n_classes), 2, GRID_PER_CELL)
-    images = sample(load(row_path).model, classes, styles, seed=seed)
+    images = families.load(row_path).sample(classes, styles, seed=seed)
     return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 

@@ -21,8 +21,7 @@ from typing import Any
 from genlib.checkpoint import read_meta
 from genlib.data.datasets import DataConfig, class_names_of, repo_data_dir
 from genlib.families import Loaded, get_family, load
-from genlib.models.cgan import CGANConfig
-from genlib.models.cgan_conv import conv_config
+from genlib.models.cgan import CGANConfig, conv_config
 from genlib.models.cgan_train import CGANTrainConfig
 from genlib.models.classifier import ClassifierConfig
 from genlib.models.classifier_train import ClassifierTrainConfig

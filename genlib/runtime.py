@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from contextlib import contextmanager
 from typing import Iterator
@@ -45,14 +44,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def configure_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads (default: ``GENLIB_THREADS`` or all cores) and return the count."""
-    if n is None:
-        n = int(os.environ.get("GENLIB_THREADS", "0")) or (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, n))
-    return torch.get_num_threads()
 
 
 def check_precision(precision: str) -> str:

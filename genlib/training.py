@@ -166,51 +166,10 @@ class TrainResult:
         return self.state.history
 
 
-def start_training(train_config: Any, model_config: Any, data: Any = None) -> tuple[torch.device, Any]:
-    """What every family's ``train`` does first: pick the device, seed everything, prepare the data.
-
-    Args:
-        train_config: a family's train config (fields ``device``, ``seed`` and ``data``).
-        model_config: the model's config; its ``n_classes`` (and ``n_styles``, where it has one) must
-            match the dataset's.
-        data: a prepared dataset to use instead of ``prepare_dataset(train_config.data)``.
-    Returns:
-        ``(device, data)``.
-    """
-    from genlib.data.datasets import prepare_dataset
-    from genlib.runtime import get_device, seed_everything
-
-    device = get_device(train_config.device)
-    seed_everything(train_config.seed)
-    data = data if data is not None else prepare_dataset(train_config.data)
-    check_label_counts(model_config, data)
-    return device, data
-
-
-def check_label_counts(model_config: Any, data: Any) -> None:
-    """Raise a clear error when the model's class or style count differs from the dataset's."""
-    if data.n_classes != model_config.n_classes:
-        raise ValueError(f"the model has n_classes={model_config.n_classes} but dataset {data.config.dataset!r} has {data.n_classes} classes")
-    n_styles = getattr(model_config, "n_styles", None)
-    if n_styles is not None and n_styles != data.n_styles:
-        raise ValueError(
-            f"the model has n_styles={n_styles} but the data's condition {data.config.condition!r} gives {data.n_styles} "
-            f"style codes ({' | '.join(data.style_names)}): set n_styles={data.n_styles} (--n-styles {data.n_styles})"
-        )
-
-
-def resume_state(path: Any, family: str, modules: dict[str, Any], optimizers: dict[str, Any]) -> TrainState:
-    """Restore modules, optimizers and RNG from a checkpoint of ``family`` and return its :class:`TrainState`.
-
-    Raises:
-        genlib.checkpoint.CheckpointError: wrong family, or a slim checkpoint without optimizer state.
-    """
-    from genlib.checkpoint import CheckpointError, load_checkpoint, restore_modules, restore_optimizers, restore_rng
-
-    ckpt = load_checkpoint(path)
-    if ckpt.family != family:
-        raise CheckpointError(f"{path} is a {ckpt.family!r} checkpoint; cannot resume it as {family!r}")
-    restore_modules(ckpt, modules)
-    restore_optimizers(ckpt, optimizers)
-    restore_rng(ckpt.rng)
-    return TrainState.from_dict(ckpt.state)
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter; buffers are copied."""
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)

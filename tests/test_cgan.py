@@ -6,14 +6,28 @@ import math
 
 import pytest
 import torch
-from conftest import make_tiny_data
 from torch import nn
 
-from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
+from conftest import make_tiny_data
+from genlib.losses import (
+    d_bce_loss,
+    d_wasserstein_loss,
+    g_nonsaturating_loss,
+    g_wasserstein_loss,
+    gradient_penalty,
+)
 from genlib.models import cgan_train
-from genlib.models.cgan import CGANConfig, Discriminator, Generator, build_cgan, sample, to_model_range, to_unit_range
-from genlib.models.cgan_conv import conv_config
-from genlib.training import TrainingDiverged
+from genlib.models.cgan import (
+    CGANConfig,
+    Discriminator,
+    Generator,
+    build_cgan,
+    conv_config,
+    sample,
+    to_model_range,
+    to_unit_range,
+)
+from genlib.training import TrainingDiverged, update_ema
 
 ARCHS = {
     "mlp": CGANConfig(),
@@ -160,7 +174,7 @@ def test_update_ema_formula() -> None:
     with torch.no_grad():
         ema.weight.fill_(1.0)
         model.weight.fill_(3.0)
-    cgan_train.update_ema(ema, model, 0.75)
+    update_ema(ema, model, 0.75)
     assert torch.allclose(ema.weight, torch.full((1, 2), 0.75 * 1 + 0.25 * 3))
     assert cgan_train.ema_decay_at(0.999, 0) == pytest.approx(0.1)  # warm-up: (1 + 0) / (10 + 0)
     assert cgan_train.ema_decay_at(0.999, 10**6) == 0.999

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -128,9 +129,8 @@ def test_every_family_trains_on_thickness_and_slant_and_rejects_two_style_models
     import dataclasses
 
     from conftest import make_tiny_data, with_slant_condition
-
     from genlib.models import cgan_train, cvae_train, stylegan_train
-    from genlib.models.cgan_conv import conv_config
+    from genlib.models.cgan import conv_config
     from genlib.models.cvae import CVAEConfig
     from genlib.models.stylegan import StyleGANConfig
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_data, with_slant_condition
 
+from conftest import make_tiny_data, with_slant_condition
 from genlib import evaluation as E
 from genlib.data.datasets import PreparedData
 from genlib.data.preprocess import count_foreground_pixels, style_labels_by_median
@@ -19,6 +20,7 @@ from genlib.models.classifier import ClassifierConfig
 from genlib.models.cvae import CVAEConfig
 
 N_CLASSES = 10
+ROOT = Path(__file__).resolve().parents[1]
 
 
 
@@ -156,15 +158,16 @@ def test_evaluate_checkpoints_of_two_families(bars, judge, tmp_path) -> None:
     assert rows[0]["fid_floor"] == rows[1]["fid_floor"]  # one reference for both
 
 
-def test_family_functions() -> None:
+def test_families_by_name_and_a_classifier_does_not_sample(tmp_path) -> None:
+    from genlib import families
     from genlib.models import cvae, cvae_train
 
-    load, sample = E.family_functions("cvae")
-    assert load is cvae_train.load and sample is cvae.sample
+    assert families.get_family("cvae") is cvae_train.FAMILY and cvae_train.FAMILY.sample is cvae.sample
     with pytest.raises(ValueError, match="unknown model family 'nope'"):
-        E.family_functions("nope")
+        families.get_family("nope")
+    judge = families.load(ROOT / "data" / "classifier_kana49.safetensors")
     with pytest.raises(ValueError, match="does not generate"):
-        E.family_functions("classifier")
+        judge.sample(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
 
 
 ROWS = [

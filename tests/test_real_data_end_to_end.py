@@ -109,7 +109,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 def test_mnist_files_go_through_the_whole_course(tmp_path, monkeypatch) -> None:
     """MNIST's four raw files placed by hand → the StyleGAN report's class-only cGAN → ``genlib sample`` → evaluate → notebook 01."""
     from genlib.cli import main
-    from genlib.models.cgan_conv import conv_config
+    from genlib.models.cgan import conv_config
     from genlib.models.cgan_train import CGANTrainConfig
 
     raw = tmp_path / "mnist" / "MNIST" / "raw"

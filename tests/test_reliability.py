@@ -19,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from genlib import checkpoint as ckpt_mod
+from genlib import scaffold
 from genlib.atomic import atomic_write, atomic_write_all, stale_temps
 from genlib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from genlib.cli import main
@@ -72,9 +73,9 @@ def shipped(sandbox) -> Path:
 
 
 def interrupt_after_first_save(monkeypatch):
-    """Make the CVAE's training loop raise KeyboardInterrupt right after its first checkpoint (Ctrl-C);
+    """Make the training loop raise KeyboardInterrupt right after its first checkpoint (Ctrl-C);
     returns the real loop."""
-    real_fit = cvae_train.fit
+    real_fit = scaffold.fit
 
     def fit(step_fn, batches, state, epochs, *, save=None, **kwargs):
         def save_then_stop(st):
@@ -83,7 +84,7 @@ def interrupt_after_first_save(monkeypatch):
 
         return real_fit(step_fn, batches, state, epochs, save=save_then_stop, **kwargs)
 
-    monkeypatch.setattr(cvae_train, "fit", fit)
+    monkeypatch.setattr(scaffold, "fit", fit)
     return real_fit
 
 
@@ -92,7 +93,7 @@ def no_training(monkeypatch) -> None:
     def boom(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setitem(FAMILIES, "cvae", dataclasses.replace(FAMILIES["cvae"], train=boom))
+    monkeypatch.setitem(FAMILIES, "cvae", dataclasses.replace(FAMILIES["cvae"], prepare=boom))
 
 
 def one_line(err: str) -> str:
@@ -117,7 +118,7 @@ def test_interrupted_recipe_keeps_shipped_checkpoint(shipped, monkeypatch, capsy
     assert main(["train", "--recipe", TINY, "--out", str(shipped), "--overwrite-shipped", "--no-progress"]) == 130
     line = one_line(capsys.readouterr().err)
     assert shipped.read_bytes() == before and f"{shipped} is unchanged" in line
-    monkeypatch.setattr(cvae_train, "fit", real_fit)  # no more interruptions
+    monkeypatch.setattr(scaffold, "fit", real_fit)  # no more interruptions
     command = shlex.split(line.split("resume with: ", 1)[1])
     assert command[:2] == ["genlib", "train"] and "--overwrite-shipped" in command
     assert main(command[1:] + ["--no-progress"]) == 0
@@ -271,7 +272,7 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_written(sandbox, mo
     def step_then_stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cvae_train, "fit", step_then_stop)
+    monkeypatch.setattr(scaffold, "fit", step_then_stop)
     assert main(["train", "cvae", "--epochs", "1", "--out", "runs/x.safetensors", *TINY_FLAGS]) == 130
     assert one_line(capsys.readouterr().err) == "genlib train: interrupted before the first checkpoint: nothing was written"
 

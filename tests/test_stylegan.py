@@ -29,8 +29,6 @@ from genlib.models.stylegan_layers import (
     upsample2x,
 )
 
-
-
 TINY = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=5)  # 4:16, 8:16, 16:8, 32:4 channels
 
 

@@ -76,6 +76,7 @@ def test_image_folder_errors_name_the_problem(tmp_path):
 from genlib.checkpoint import load_checkpoint  # noqa: E402
 from genlib.models.stylegan import Generator, StyleGANConfig  # noqa: E402
 from genlib.models.stylegan_layers import downsample2x, upsample2x  # noqa: E402
+from genlib.models.stylegan_sample import sample, sample_mixed  # noqa: E402
 from genlib.models.stylegan_train import (  # noqa: E402
     StyleGANTrainConfig,
     ema_beta,
@@ -83,13 +84,9 @@ from genlib.models.stylegan_train import (  # noqa: E402
     images_to_full_resolution,
     load,
     real_images_at,
-    sample,
-    sample_mixed,
     train,
-    update_ema,
 )
-
-
+from genlib.training import update_ema  # noqa: E402
 
 TINY_MODEL = StyleGANConfig(z_dim=16, w_dim=16, channel_base=128, channel_max=16)  # 49 classes, 28 -> 32 px
 
@@ -130,7 +127,7 @@ def test_ema_update_and_half_life():
     with torch.no_grad():
         g.mapping.w_avg.fill_(3.0)
     before = [p.clone() for p in ema.parameters()]
-    update_ema(ema, g, beta=0.9)
+    update_ema(ema, g, 0.9)
     for b, p_ema, p in zip(before, ema.parameters(), g.parameters()):
         torch.testing.assert_close(p_ema, 0.9 * b + 0.1 * p)
     assert torch.equal(ema.mapping.w_avg, g.mapping.w_avg)  # buffers are copied

@@ -1,4 +1,4 @@
-"""Training, snapshots and loading for the conditional GANs (seed 000 §4.3.4; seed 004's training loop).
+"""The conditional GAN family: its adversarial step and its :class:`~genlib.scaffold.Family` (the K49 report §4.3.4; the StyleGAN report's loop).
 
 One step on a real batch ``(x, y)`` (seed eqs. (5)–(6)):
 
@@ -19,26 +19,25 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Sequence
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlib.checkpoint import load_checkpoint, restore_modules, save_checkpoint
-from genlib.config import config_from_dict
-from genlib.data.batches import TensorBatches
-from genlib.data.datasets import DataConfig, LabelledImages, PreparedData
-from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
+from genlib.data.datasets import DataConfig
+from genlib.losses import (
+    d_bce_loss,
+    d_wasserstein_loss,
+    g_nonsaturating_loss,
+    g_wasserstein_loss,
+    gradient_penalty,
+)
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
-from genlib.models.conditioning import seeded_normal
-from genlib.runtime import autocast, check_precision, get_device
-from genlib.training import TrainResult, TrainState, adam, fit, resume_state, start_training
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-FAMILY = "cgan"
+from genlib.models.snapshots import write_snapshot
+from genlib.runtime import autocast, check_precision
+from genlib.scaffold import Family, Run
+from genlib.training import StepFn, adam, update_ema
 
 
 @dataclass(frozen=True)
@@ -91,15 +90,6 @@ def ema_decay_at(decay: float, step: int) -> float:
     """Warm-up of the EMA decay: ``min(decay, (1 + t) / (10 + t))`` after ``t`` updates, so the
     average forgets the random initial weights quickly (as TensorFlow's ``ExponentialMovingAverage``)."""
     return min(decay, (1 + step) / (10 + step))
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter; buffers are copied."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
 
 
 def adversarial_step(
@@ -189,165 +179,60 @@ def adversarial_step(
     return step
 
 
-def write_snapshot(
-    generator: nn.Module,
-    real: LabelledImages,
-    history: Sequence[dict[str, float]],
-    epoch: int,
-    model_config: CGANConfig,
-    train_config: CGANTrainConfig,
-    class_names: Sequence[str],
-    folder: Path,
-) -> list[Path]:
-    """Save the training figures of ``epoch`` as PNGs in ``folder`` and return their paths.
-
-    - ``epoch_NNNN_real_vs_fake.png``: real images and fakes with the same labels and fixed noise,
-      captioned with the hyperparameters (seed 000 Figures 12–14);
-    - ``epoch_NNNN_classes.png``: one fixed ``z`` across every class, thin and thick;
-    - ``epoch_NNNN_styles.png``: the same classes and noise, thin next to thick;
-    - ``losses.png``: D and G loss per epoch so far (seed 000 Figure 20).
-    """
-    from genlib.plots import class_style_grid, ordered_labels, plot_history, real_vs_fake, save_figure
-
-    folder.mkdir(parents=True, exist_ok=True)
-    seed, tag = train_config.seed, f"epoch_{epoch:04d}"
-    fake = sample(generator, real.classes, real.styles, seed=seed)
-    caption = (
-        f"Learning Rate: {train_config.lr}, Latent Dim: {model_config.latent_dim}, "
-        f"Batch Size: {train_config.batch_size}, Total Epochs: {train_config.epochs}, Epoch: {epoch}"
-    )
-    paths = [folder / f"{tag}_real_vs_fake.png", folder / f"{tag}_classes.png", folder / f"{tag}_styles.png"]
-    save_figure(real_vs_fake(real.images, fake, caption), str(paths[0]))
-    classes, styles = ordered_labels(model_config.n_classes, model_config.n_styles)
-    grid = sample(generator, classes, styles, seed=seed, same_noise=True)
-    save_figure(class_style_grid(grid, class_names, title=f"one z, every class and style - epoch {epoch}"), str(paths[1]))
-    save_figure(style_pairs_figure(generator, class_names, seed=seed, title=f"same z, thin vs thick - epoch {epoch}"), str(paths[2]))
-    if history:
-        paths.append(folder / "losses.png")
-        save_figure(plot_history(history, ["d_loss", "g_loss"], title="CGAN loss"), str(paths[-1]))
-    return paths
-
-
-def style_pairs_figure(
-    generator: nn.Module,
-    class_names: Sequence[str],
-    classes: Sequence[int] = (0, 10, 20, 30, 40),
-    n_noise: int = 8,
-    seed: int = 0,
-    title: str | None = None,
-) -> Figure:
-    """Thin and thick panels side by side: row ``i`` is ``classes[i]``, column ``j`` the noise ``z_j`` (same in both panels)."""
-    from genlib.plots import side_by_side
-
-    classes = [c for c in classes if c < generator.config.n_classes] or [0]
-    z = seeded_normal((n_noise, generator.config.latent_dim), seed).repeat(len(classes), 1)  # [rows * n_noise, latent]
-    c = torch.tensor(classes).repeat_interleave(n_noise)
-    panels = {}
-    for s, name in enumerate(("thin", "thick")[: generator.config.n_styles]):
-        panels[name] = sample(generator, c, torch.full_like(c, s), z=z)
-    rows = ", ".join(class_names[k] for k in classes)
-    return side_by_side(panels, ncol=n_noise, suptitle=title if title is None else f"{title} (rows: {rows})")
-
-
-def train(
-    model_config: CGANConfig,
-    train_config: CGANTrainConfig = CGANTrainConfig(),
-    *,
-    data: PreparedData | None = None,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    max_steps: int | None = None,
-    save_every: int = 0,
-    slim: bool = False,
-    progress: bool = True,
-    callback: Callable[[TrainState], None] | None = None,
-) -> TrainResult:
-    """Train a CGAN; write a checkpoint to ``out`` at each epoch end (and every ``save_every`` steps).
-
-    Args:
-        data: a prepared dataset (default: ``prepare_dataset(train_config.data)``).
-        resume: a full checkpoint of an earlier run with the same configs; training continues exactly.
-        max_steps: stop after this many steps (one step = n_critic D updates + one G update).
-        slim: save weights only (small files for ``data/``; such a checkpoint cannot resume).
-    Returns:
-        :class:`~genlib.training.TrainResult` with ``modules["generator"]``, ``["discriminator"]``
-        (and ``["ema"]``); history rows hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``seconds``.
-    Raises:
-        genlib.training.TrainingDiverged: a loss became NaN/inf (the last checkpoint is kept).
-    """
-    device, data = start_training(train_config, model_config, data)
-    generator, discriminator = (m.to(device) for m in build_cgan(model_config))
-    betas = (train_config.beta1, train_config.beta2)
-    opt_g = adam(generator, train_config.lr, betas)
-    opt_d = adam(discriminator, train_config.lr, betas)
-    modules = {"generator": generator, "discriminator": discriminator}
-    ema = None
-    if train_config.ema_decay > 0:
-        ema = modules["ema"] = copy.deepcopy(generator).eval().requires_grad_(False)
-    optimizers = {"generator": opt_g, "discriminator": opt_d}
-    state = resume_state(resume, FAMILY, modules, optimizers) if resume else TrainState()
-    train_split = data.train.to(device)
-    batches = TensorBatches((train_split.images, train_split.classes, train_split.styles), train_config.batch_size, seed=train_config.seed)
-
-    def save(st: TrainState) -> None:
-        save_checkpoint(
-            out, family=FAMILY, model_config=model_config, train_config=train_config, modules=modules,
-            optimizers=None if slim else optimizers, state=st.to_dict(), include_rng=not slim,
-        )
-
-    def snapshot(epoch: int) -> None:
-        real = train_split.subset(slice(0, 32))
-        shown = ema if ema is not None else generator
-        write_snapshot(shown, real, state.history, epoch, model_config, train_config, data.class_names, Path(train_config.snapshot_dir))
-
-    def after_epoch(st: TrainState) -> None:
-        if train_config.snapshot_every and st.epoch % train_config.snapshot_every == 0:
-            snapshot(st.epoch)
-        if callback is not None:
-            callback(st)
-
-    if train_config.snapshot_every and state.step == 0:
-        snapshot(0)  # the untrained generator: noise (seed 000 Figure 12)
-    fit(
-        adversarial_step(generator, discriminator, opt_g, opt_d, train_config, ema, state.step), batches, state, train_config.epochs,
-        max_steps=max_steps, save=save if out else None, save_every=save_every, callback=after_epoch,
-        progress=progress, desc=f"cgan-{model_config.arch}",
-    )
-    for m in modules.values():
-        m.eval()
-    return TrainResult(modules, state, Path(out) if out else None)
-
-
-@dataclass
-class LoadedCGAN:
-    """A CGAN rebuilt from a checkpoint. ``model`` is the generator to sample from (the EMA copy if trained with one)."""
-
-    model: nn.Module
-    model_config: CGANConfig
-    train_config: CGANTrainConfig
-    state: TrainState
-    generator: nn.Module
-    discriminator: nn.Module
-
-
-def load(path: str | Path, device: str = "cpu") -> LoadedCGAN:
-    """Rebuild a CGAN from a checkpoint (no code edits, no pickle), every module in eval mode."""
-    ckpt = load_checkpoint(path)
-    if ckpt.family != FAMILY:
-        raise ValueError(f"{path} holds a {ckpt.family!r} model, not a {FAMILY!r}")
-    model_config = config_from_dict(CGANConfig, ckpt.model_config)
+def _build(model_config: CGANConfig, train_config: CGANTrainConfig) -> dict[str, nn.Module]:
     generator, discriminator = build_cgan(model_config)
     modules = {"generator": generator, "discriminator": discriminator}
-    if "ema" in ckpt.modules:
-        modules["ema"] = build_cgan(model_config)[0]
-        if "generator" not in ckpt.modules:  # a slim file keeps the EMA copy only: it stands in for the generator
-            del modules["generator"]
-    restore_modules(ckpt, modules)
-    generator = modules.get("generator", modules.get("ema"))
-    dev = get_device(device)
-    for m in modules.values():
-        m.to(dev).eval()
-    return LoadedCGAN(
-        modules.get("ema", generator), model_config, config_from_dict(CGANTrainConfig, ckpt.train_config),
-        TrainState.from_dict(ckpt.state), generator, discriminator,
-    )
+    if train_config.ema_decay > 0:  # the EMA copy starts as G's initial weights and samples once trained
+        modules["ema"] = copy.deepcopy(generator).eval().requires_grad_(False)
+    return modules
+
+
+def _optimizers(modules: dict[str, nn.Module], train_config: CGANTrainConfig) -> dict[str, torch.optim.Optimizer]:
+    betas = (train_config.beta1, train_config.beta2)
+    return {name: adam(modules[name], train_config.lr, betas) for name in ("generator", "discriminator")}
+
+
+def _step(run: Run) -> StepFn:
+    m, o = run.modules, run.optimizers
+    return adversarial_step(m["generator"], m["discriminator"], o["generator"], o["discriminator"], run.train_config, m.get("ema"), run.state.step)
+
+
+def _snapshot(run: Run) -> None:
+    """The snapshot figures of the sampling generator (the EMA copy where there is one) after ``run.state.epoch`` epochs."""
+    tc = run.train_config
+    shown = run.modules.get("ema", run.modules["generator"])
+    real = run.data.train.subset(slice(0, 32)).to(run.device)
+    write_snapshot(shown, real, run.state.history, run.state.epoch, run.model_config, tc, run.data.class_names, Path(tc.snapshot_dir))
+
+
+def _first_snapshot(run: Run) -> None:  # the untrained generator draws noise (the K49 report's Figure 12)
+    if run.train_config.snapshot_every and run.state.step == 0:
+        _snapshot(run)
+
+
+def _epoch_snapshot(run: Run) -> None:
+    if run.train_config.snapshot_every and run.state.epoch % run.train_config.snapshot_every == 0:
+        _snapshot(run)
+
+
+def _slim(names: frozenset[str]) -> tuple[str, ...] | None:
+    """A slim CGAN file keeps what samples and D: the EMA copy stands in for G when there is one."""
+    return ("ema", "discriminator") if "ema" in names else None
+
+
+FAMILY = Family(
+    name="cgan",
+    description="conditional GAN (the K49 report's MLP and its variants, the StyleGAN report's convolutional cGAN)",
+    model_config=CGANConfig,
+    train_config=CGANTrainConfig,
+    build=_build,
+    optimizers=_optimizers,
+    step=_step,
+    sampler=("ema", "generator"),
+    sample=sample,
+    before_fit=_first_snapshot,
+    after_epoch=_epoch_snapshot,
+    slim=_slim,
+)
+train = FAMILY.train  # train(model_config, train_config, *, data, out, resume, max_steps, save_every, slim, progress, callback)
+load = FAMILY.load  # load(path, device="cpu") -> Loaded: .model (EMA if trained with one), .generator, .discriminator

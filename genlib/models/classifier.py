@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from genlib.runtime import evaluating
+
 
 @dataclass(frozen=True)
 class ClassifierConfig:
@@ -75,15 +77,12 @@ def classify(model: DomainClassifier, images: Tensor, *, batch_size: int = 1000)
     Returns:
         ``(logits [N, n_classes], features [N, feature_dim])``, float32 on the CPU.
     """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     logits, feats = [], []
-    for start in range(0, images.shape[0], batch_size):
-        f = model.features(images[start : start + batch_size].to(device))
-        feats.append(f.cpu())
-        logits.append(model.head(f).cpu())
-    model.train(was_training)
+    with evaluating(model) as device:
+        for start in range(0, images.shape[0], batch_size):
+            f = model.features(images[start : start + batch_size].to(device))
+            feats.append(f.cpu())
+            logits.append(model.head(f).cpu())
     n_classes, dim = model.config.n_classes, model.config.feature_dim
     if not feats:
         return torch.empty(0, n_classes), torch.empty(0, dim)

@@ -15,18 +15,19 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from genlib.checkpoint import load_checkpoint, restore_modules, save_checkpoint
-from genlib.config import config_from_dict
-from genlib.data.batches import TensorBatches
-from genlib.data.datasets import DataConfig, LabelledImages, PreparedData, prepare_dataset, repo_data_dir
+from genlib.data.datasets import (
+    DataConfig,
+    LabelledImages,
+    PreparedData,
+    prepare_dataset,
+    repo_data_dir,
+)
 from genlib.metrics import accuracy, balanced_accuracy
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify
-from genlib.runtime import get_device
-from genlib.training import TrainResult, TrainState, adam, fit, resume_state, start_training
-
-FAMILY = "classifier"
+from genlib.scaffold import Family, Loaded, Run
+from genlib.training import StepFn, adam
 
 
 @dataclass(frozen=True)
@@ -81,80 +82,36 @@ def evaluate(model: DomainClassifier, split: LabelledImages, *, batch_size: int 
     }
 
 
-def train(
-    model_config: ClassifierConfig,
-    train_config: ClassifierTrainConfig = ClassifierTrainConfig(),
-    *,
-    data: PreparedData | None = None,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    max_steps: int | None = None,
-    save_every: int = 0,
-    slim: bool = False,
-    progress: bool = True,
-    callback: Callable[[TrainState], None] | None = None,
-) -> TrainResult:
-    """Train the classifier on ``data.train``; checkpoint to ``out`` at each epoch end.
-
-    Same keyword arguments as :func:`genlib.models.cvae_train.train`. The history rows hold
-    ``loss``/``accuracy`` (train) and ``val_loss``/``val_accuracy``/``val_balanced_accuracy`` (test split).
-    """
-    device, data = start_training(train_config, model_config, data)
-    model = DomainClassifier(model_config).to(device)
-    optimizer = adam(model, train_config.lr)
-    state = resume_state(resume, FAMILY, {"model": model}, {"optimizer": optimizer}) if resume else TrainState()
-    train_split = data.train.to(device)
-    batches = TensorBatches((train_split.images, train_split.classes), train_config.batch_size, seed=train_config.seed)
-
-    def evaluate_epoch() -> dict[str, float]:
-        return {f"val_{k}": v for k, v in evaluate(model, data.test).items()}
-
-    def save(st: TrainState) -> None:
-        save_checkpoint(
-            out, family=FAMILY, model_config=model_config, train_config=train_config, modules={"model": model},
-            optimizers=None if slim else {"optimizer": optimizer}, state=st.to_dict(), include_rng=not slim,
-            extra={"test_fingerprint": split_fingerprint(data.test)},
-        )
-
-    model.train()
-    fit(
-        cross_entropy_step(model, optimizer), batches, state, train_config.epochs, max_steps=max_steps,
-        evaluate=evaluate_epoch, save=save if out else None, save_every=save_every, callback=callback,
-        progress=progress, desc="classifier",
-    )
-    model.eval()
-    return TrainResult({"model": model}, state, Path(out) if out else None)
+def _build(model_config: ClassifierConfig, train_config: ClassifierTrainConfig) -> dict[str, nn.Module]:
+    return {"model": DomainClassifier(model_config)}
 
 
-@dataclass
-class LoadedClassifier:
-    """A classifier rebuilt from a checkpoint, with its configs and history."""
-
-    model: DomainClassifier
-    model_config: ClassifierConfig
-    train_config: ClassifierTrainConfig
-    state: TrainState
-    test_fingerprint: str = ""  # split_fingerprint of the test split it was evaluated on
-
-    @property
-    def test_metrics(self) -> dict[str, float]:
-        """``val_*`` metrics of the last finished epoch (empty if none finished)."""
-        last = self.state.history[-1] if self.state.history else {}
-        return {k[len("val_") :]: v for k, v in last.items() if k.startswith("val_")}
+def _optimizers(modules: dict[str, nn.Module], train_config: ClassifierTrainConfig) -> dict[str, torch.optim.Optimizer]:
+    return {"optimizer": adam(modules["model"], train_config.lr)}
 
 
-def load(path: str | Path, device: str = "cpu") -> LoadedClassifier:
-    """Rebuild a classifier from a checkpoint (no pickle), in eval mode."""
-    ckpt = load_checkpoint(path)
-    if ckpt.family != FAMILY:
-        raise ValueError(f"{path} holds a {ckpt.family!r} model, not a {FAMILY!r}")
-    model_config = config_from_dict(ClassifierConfig, ckpt.model_config)
-    model = DomainClassifier(model_config)
-    restore_modules(ckpt, {"model": model})
-    return LoadedClassifier(
-        model.to(get_device(device)).eval(), model_config, config_from_dict(ClassifierTrainConfig, ckpt.train_config),
-        TrainState.from_dict(ckpt.state), ckpt.extra.get("test_fingerprint", ""),
-    )
+def _step(run: Run) -> StepFn:
+    return cross_entropy_step(run.modules["model"], run.optimizers["optimizer"])
+
+
+def _validate(run: Run) -> dict[str, float]:  # history: val_loss, val_accuracy, val_balanced_accuracy
+    return {f"val_{k}": v for k, v in evaluate(run.modules["model"], run.data.test).items()}
+
+
+FAMILY = Family(
+    name="classifier",
+    description="domain classifier used by the metric suite (it classifies; it does not generate)",
+    model_config=ClassifierConfig,
+    train_config=ClassifierTrainConfig,
+    build=_build,
+    optimizers=_optimizers,
+    step=_step,
+    tensors=lambda run: (run.data.train.images, run.data.train.classes),
+    evaluate=_validate,
+    checkpoint_extra=lambda run: {"test_fingerprint": split_fingerprint(run.data.test)},  # detects a rebuilt dataset
+)
+train = FAMILY.train  # train(model_config, train_config, *, data, out, resume, max_steps, save_every, slim, progress, callback)
+load = FAMILY.load  # load(path, device="cpu") -> Loaded: .model, .test_metrics, .extra["test_fingerprint"]
 
 
 def classifier_path(dataset: str, root: str | Path | None = None) -> Path:
@@ -170,7 +127,7 @@ def load_or_train_classifier(
     train_config: ClassifierTrainConfig | None = None,
     device: str = "cpu",
     progress: bool = False,
-) -> LoadedClassifier:
+) -> Loaded:
     """Load ``classifier_<dataset>.safetensors`` from ``root`` (default ``data/``), or train and cache it.
 
     Args:
@@ -187,8 +144,9 @@ def load_or_train_classifier(
         loaded = load(path, device)
         if loaded.train_config.data.dataset != dataset:
             raise ValueError(f"{path} was trained on {loaded.train_config.data.dataset!r}, not {dataset!r}")
-        if data is not None and _same_split(data.config, loaded.train_config.data) and loaded.test_fingerprint:
-            if split_fingerprint(data.test) != loaded.test_fingerprint:
+        fingerprint = loaded.extra.get("test_fingerprint", "")
+        if data is not None and _same_split(data.config, loaded.train_config.data) and fingerprint:
+            if split_fingerprint(data.test) != fingerprint:
                 raise ValueError(f"{path} was trained on other {dataset!r} images than these (was the dataset rebuilt?): delete it to retrain")
         return loaded
     train_config = train_config or ClassifierTrainConfig(data=DataConfig(dataset=dataset), device=device)

@@ -38,13 +38,6 @@ def label_codes(classes: Tensor, styles: Tensor, n_classes: int, n_styles: int) 
     )
 
 
-def full_labels(value: int, n: int, count: int, name: str, device: torch.device | str = "cpu") -> Tensor:
-    """``count`` copies of one label as int64 ``[count]``, validated (for sampling a single class)."""
-    if not 0 <= int(value) < n:
-        raise ValueError(f"{name} {value} is out of range: allowed 0..{n - 1}")
-    return torch.full((count,), int(value), dtype=torch.int64, device=device)
-
-
 def seeded_normal(shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu") -> Tensor:
     """Standard normal noise from its own CPU generator: the same ``seed`` gives the same noise on any device."""
     g = torch.Generator().manual_seed(int(seed))

@@ -1,4 +1,4 @@
-"""Training, evaluation and loading for the conditional VAEs (seed §4.2.2–4.2.3).
+"""The conditional VAE family: its training step, its test pass and its :class:`~genlib.scaffold.Family` (the K49 report §4.2.2–4.2.3).
 
 The seed trains with Adam (lr 1e-3), batch 100, minimising ``BCE(sum) + KL`` per batch.
 """
@@ -6,22 +6,17 @@ The seed trains with Adam (lr 1e-3), batch 100, minimising ``BCE(sum) + KL`` per
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from genlib.checkpoint import load_checkpoint, restore_modules, save_checkpoint
-from genlib.config import config_from_dict
-from genlib.data.batches import TensorBatches
-from genlib.data.datasets import DataConfig, LabelledImages, PreparedData
+from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.losses import elbo_loss
-from genlib.models.cvae import CVAEConfig, build_cvae
-from genlib.runtime import evaluating, get_device
-from genlib.training import TrainResult, TrainState, adam, fit, resume_state, start_training
-
-FAMILY = "cvae"
+from genlib.models.cvae import CVAEConfig, build_cvae, sample
+from genlib.runtime import evaluating
+from genlib.scaffold import Family, Run
+from genlib.training import StepFn, adam
 
 
 @dataclass(frozen=True)
@@ -89,74 +84,34 @@ def evaluate(model: nn.Module, split: LabelledImages, *, batch_size: int = 1000,
     return {k: v / len(split) for k, v in totals.items()}
 
 
-def train(
-    model_config: CVAEConfig,
-    train_config: CVAETrainConfig = CVAETrainConfig(),
-    *,
-    data: PreparedData | None = None,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    max_steps: int | None = None,
-    save_every: int = 0,
-    slim: bool = False,
-    progress: bool = True,
-    callback: Callable[[TrainState], None] | None = None,
-) -> TrainResult:
-    """Train a CVAE; write a checkpoint to ``out`` at each epoch end (and every ``save_every`` steps).
-
-    Args:
-        data: a prepared dataset (default: ``prepare_dataset(train_config.data)``).
-        resume: a full checkpoint of an earlier run with the same configs; training continues exactly.
-        max_steps: stop after this many optimisation steps in total.
-        slim: save weights only (small files for ``data/``; such a checkpoint cannot resume).
-    Returns:
-        :class:`~genlib.training.TrainResult` with ``modules["model"]`` and the history, whose rows
-        hold ``loss``/``reconstruction``/``kl`` (train, per sample), ``val_loss``, ``val_mse``, ``seconds``.
-    """
-    device, data = start_training(train_config, model_config, data)
-    model = build_cvae(model_config).to(device)
-    optimizer = adam(model, train_config.lr)
-    state = resume_state(resume, FAMILY, {"model": model}, {"optimizer": optimizer}) if resume else TrainState()
-    train_split = data.train.to(device)
-    batches = TensorBatches((train_split.images, train_split.classes, train_split.styles), train_config.batch_size, seed=train_config.seed)
-
-    def evaluate_epoch() -> dict[str, float]:
-        metrics = evaluate(model, data.test, seed=train_config.seed)
-        return {"val_loss": metrics["loss"], "val_mse": metrics["mse"]}
-
-    def save(st: TrainState) -> None:
-        save_checkpoint(
-            out, family=FAMILY, model_config=model_config, train_config=train_config, modules={"model": model},
-            optimizers=None if slim else {"optimizer": optimizer}, state=st.to_dict(), include_rng=not slim,
-        )
-
-    fit(
-        elbo_step(model, optimizer, train_config.kl_weight), batches, state, train_config.epochs, max_steps=max_steps,
-        evaluate=evaluate_epoch, save=save if out else None, save_every=save_every, callback=callback,
-        progress=progress, desc=f"cvae-{model_config.arch}",
-    )
-    model.eval()
-    return TrainResult({"model": model}, state, Path(out) if out else None)
+def _build(model_config: CVAEConfig, train_config: CVAETrainConfig) -> dict[str, nn.Module]:
+    return {"model": build_cvae(model_config)}
 
 
-@dataclass
-class LoadedCVAE:
-    """A CVAE rebuilt from a checkpoint, with the configs and history it was trained with."""
-
-    model: nn.Module
-    model_config: CVAEConfig
-    train_config: CVAETrainConfig
-    state: TrainState
+def _optimizers(modules: dict[str, nn.Module], train_config: CVAETrainConfig) -> dict[str, torch.optim.Optimizer]:
+    return {"optimizer": adam(modules["model"], train_config.lr)}  # seed: Adam(lr=0.001)
 
 
-def load(path: str | Path, device: str = "cpu") -> LoadedCVAE:
-    """Rebuild a CVAE from a checkpoint (no code edits, no pickle) in eval mode."""
-    ckpt = load_checkpoint(path)
-    if ckpt.family != FAMILY:
-        raise ValueError(f"{path} holds a {ckpt.family!r} model, not a {FAMILY!r}")
-    model_config = config_from_dict(CVAEConfig, ckpt.model_config)
-    model = build_cvae(model_config)
-    restore_modules(ckpt, {"model": model})
-    return LoadedCVAE(
-        model.to(get_device(device)).eval(), model_config, config_from_dict(CVAETrainConfig, ckpt.train_config), TrainState.from_dict(ckpt.state)
-    )
+def _step(run: Run) -> StepFn:
+    return elbo_step(run.modules["model"], run.optimizers["optimizer"], run.train_config.kl_weight)
+
+
+def _validate(run: Run) -> dict[str, float]:
+    metrics = evaluate(run.modules["model"], run.data.test, seed=run.train_config.seed)
+    return {"val_loss": metrics["loss"], "val_mse": metrics["mse"]}
+
+
+FAMILY = Family(
+    name="cvae",
+    description="conditional VAE (the K49 report's MLP CVAE, its deep Architecture 3, a convolutional one)",
+    model_config=CVAEConfig,
+    train_config=CVAETrainConfig,
+    build=_build,
+    optimizers=_optimizers,
+    step=_step,
+    sampler=("model",),
+    sample=sample,
+    evaluate=_validate,
+)
+train = FAMILY.train  # train(model_config, train_config, *, data, out, resume, max_steps, save_every, slim, progress, callback)
+load = FAMILY.load  # load(path, device="cpu") -> Loaded; history rows hold loss/reconstruction/kl, val_loss, val_mse

@@ -1,4 +1,4 @@
-"""Training, loading and sampling for the conditional StyleGAN (:mod:`genlib.models.stylegan`).
+"""The StyleGAN family: its training step, growth schedule and :class:`~genlib.scaffold.Family` (:mod:`genlib.models.stylegan`).
 
 One training step (:func:`stylegan_step`), as the seed's ``train_step``:
 
@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlib.checkpoint import load_checkpoint, restore_modules, save_checkpoint
-from genlib.config import config_from_dict
-from genlib.data.batches import TensorBatches
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.losses import (
     d_bce_loss,
@@ -37,21 +33,18 @@ from genlib.losses import (
     gradient_penalty,
     r1_penalty,
 )
-from genlib.models.conditioning import seeded_normal
 from genlib.models.stylegan import (
     Discriminator,
     Generator,
-    NoiseMode,
     StyleGANConfig,
-    TruncationTarget,
     broadcast_ws,
     crossover_ws,
 )
 from genlib.models.stylegan_layers import downsample2x, resize_to, upsample2x
-from genlib.runtime import get_device, seed_everything
-from genlib.training import TrainResult, TrainState, adam, check_label_counts, fit, resume_state
+from genlib.models.stylegan_sample import sample
+from genlib.scaffold import Family, Run, check_label_counts
+from genlib.training import StepFn, TrainState, adam, update_ema
 
-FAMILY = "stylegan"
 LOSSES: tuple[str, ...] = ("wgan-gp", "ns-r1")
 
 
@@ -135,15 +128,6 @@ def ema_beta(batch_size: int, images_seen: int, half_life: int, rampup: float) -
     return 0.5 ** (batch_size / max(half_life, 1e-8))
 
 
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
-    """``p_ema = beta * p_ema + (1 - beta) * p`` for every parameter; buffers (w averages, noise) are copied."""
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1 - beta)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
-
-
 def generate_fakes(
     G: Generator, classes: Tensor, styles: Tensor, step: int, alpha: float, mixing_prob: float
 ) -> tuple[Tensor, Tensor]:
@@ -213,6 +197,7 @@ def stylegan_step(
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        D.requires_grad_(True)
         G.mapping.update_w_avg(w.detach(), classes, styles)
 
         # (3) EMA generator
@@ -250,152 +235,39 @@ def training_tensors(
     return images, classes, styles
 
 
-def train(
-    model_config: StyleGANConfig = StyleGANConfig(),
-    train_config: StyleGANTrainConfig = StyleGANTrainConfig(),
-    *,
-    data: PreparedData | None = None,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    max_steps: int | None = None,
-    save_every: int = 0,
-    slim: bool = False,
-    progress: bool = True,
-    callback: Callable[[TrainState], None] | None = None,
-) -> TrainResult:
-    """Train the conditional StyleGAN; checkpoint to ``out`` at epoch ends (and every ``save_every`` steps).
+def _prepare(model_config: StyleGANConfig, train_config: StyleGANTrainConfig, data: PreparedData | None) -> tuple[Tensor, Tensor, Tensor]:
+    return training_tensors(model_config, train_config, data)  # run.data: the training tensors themselves
 
-    Args:
-        data: a prepared dataset (default: ``prepare_dataset(train_config.data)``, or the image folder).
-        resume: a full checkpoint of an earlier run with the same configs; training continues exactly.
-        max_steps: stop after this many steps in total.
-        slim: save only the EMA generator (a small file that samples but cannot resume).
-    Returns:
-        :class:`~genlib.training.TrainResult` with modules ``generator``, ``discriminator`` and ``ema``
-        (the sampler); history rows hold ``loss_d``, ``loss_g``, ``penalty``, ``d_real``, ``d_fake``,
-        ``growth_step``, ``alpha`` (epoch means) and ``seconds``.
-    """
-    device = get_device(train_config.device)
-    seed_everything(train_config.seed)
-    images, classes, styles = training_tensors(model_config, train_config, data)
-    G, D = Generator(model_config).to(device), Discriminator(model_config).to(device)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+
+def _build(model_config: StyleGANConfig, train_config: StyleGANTrainConfig) -> dict[str, nn.Module]:
+    G, D = Generator(model_config), Discriminator(model_config)
+    return {"generator": G, "discriminator": D, "ema": copy.deepcopy(G).eval().requires_grad_(False)}
+
+
+def _optimizers(modules: dict[str, nn.Module], train_config: StyleGANTrainConfig) -> dict[str, torch.optim.Optimizer]:
     betas = (float(train_config.beta1), float(train_config.beta2))
-    opt_g = adam(G, train_config.lr, betas)
-    opt_d = adam(D, train_config.lr, betas)
-    modules = {"generator": G, "discriminator": D, "ema": G_ema}
-    optimizers = {"opt_g": opt_g, "opt_d": opt_d}
-    state = resume_state(resume, FAMILY, modules, optimizers) if resume else TrainState()
-    batches = TensorBatches(
-        (images.to(device), classes.to(device), styles.to(device)), train_config.batch_size, drop_last=True, seed=train_config.seed
-    )
-
-    def save(st: TrainState) -> None:
-        save_checkpoint(
-            out, family=FAMILY, model_config=model_config, train_config=train_config,
-            modules={"ema": G_ema} if slim else modules, optimizers=None if slim else optimizers,
-            state=st.to_dict(), include_rng=not slim,
-        )
-
-    fit(
-        stylegan_step(G, D, G_ema, opt_g, opt_d, train_config, state), batches, state, train_config.epochs,
-        max_steps=max_steps, save=save if out else None, save_every=save_every, callback=callback,
-        progress=progress, desc="stylegan",
-    )
-    D.requires_grad_(True)
-    return TrainResult(modules, state, Path(out) if out else None)
+    return {"opt_g": adam(modules["generator"], train_config.lr, betas), "opt_d": adam(modules["discriminator"], train_config.lr, betas)}
 
 
-@dataclass
-class LoadedStyleGAN:
-    """A StyleGAN rebuilt from a checkpoint: the EMA generator samples; D only in full checkpoints."""
-
-    model: Generator
-    model_config: StyleGANConfig
-    train_config: StyleGANTrainConfig
-    state: TrainState
-    discriminator: Discriminator | None = None
+def _step(run: Run) -> StepFn:
+    m, o = run.modules, run.optimizers
+    return stylegan_step(m["generator"], m["discriminator"], m["ema"], o["opt_g"], o["opt_d"], run.train_config, run.state)
 
 
-def load(path: str | Path, device: str = "cpu") -> LoadedStyleGAN:
-    """Rebuild the EMA generator (and D when present) from a checkpoint, in eval mode (no pickle)."""
-    ckpt = load_checkpoint(path)
-    if ckpt.family != FAMILY:
-        raise ValueError(f"{path} holds a {ckpt.family!r} model, not a {FAMILY!r}")
-    model_config = config_from_dict(StyleGANConfig, ckpt.model_config)
-    G = Generator(model_config)
-    restore_modules(ckpt, {"ema": G})
-    D = None
-    if "discriminator" in ckpt.modules:
-        D = Discriminator(model_config)
-        restore_modules(ckpt, {"discriminator": D})
-        D = D.to(get_device(device)).eval()
-    train_config = config_from_dict(StyleGANTrainConfig, ckpt.train_config)
-    return LoadedStyleGAN(G.to(get_device(device)).eval(), model_config, train_config, TrainState.from_dict(ckpt.state), D)
-
-
-def _noise_generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed + 1_000_003)  # a stream apart from the latents' (seeded_normal(seed))
-
-
-@torch.no_grad()
-def sample(
-    model: Generator,
-    classes: Tensor,
-    styles: Tensor,
-    *,
-    seed: int = 0,
-    psi: float = 1.0,
-    truncation: TruncationTarget = "label",
-    noise_mode: NoiseMode = "random",
-    same_noise: bool = False,
-) -> Tensor:
-    """Draw images for the labels: ``[N, C, image_size, image_size]`` in [0, 1] (``[N, 1, 28, 28]`` on kana49).
-
-    ``z`` and the noise come from CPU generators seeded by ``seed``: the same images on any device.
-    ``psi < 1`` truncates ``w`` towards the mean of its (class, style) label (or the global mean).
-    ``same_noise=True`` uses one ``z`` and the fixed noise maps for every image: only the labels differ.
-    """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    classes, styles = classes.to(device), styles.to(device)
-    z = seeded_normal((1 if same_noise else classes.shape[0], model.cfg.z_dim), seed, device).expand(classes.shape[0], -1)
-    noise_mode = "const" if same_noise else noise_mode
-    w = model.mapping(z, classes, styles, psi=psi, truncation=truncation)
-    img = model.synthesis(w, None, 1.0, noise_mode, _noise_generator(seed))
-    model.train(was_training)
-    return model.to_unit_images(img)
-
-
-@torch.no_grad()
-def sample_mixed(
-    model: Generator,
-    classes: Tensor,
-    styles: Tensor,
-    classes_b: Tensor,
-    styles_b: Tensor,
-    *,
-    seed_a: int = 0,
-    seed_b: int = 1,
-    t: float | None = None,
-    crossover: int | None = None,
-    psi: float = 1.0,
-    noise_mode: NoiseMode = "const",
-) -> Tensor:
-    """Style mixing of A (labels, ``seed_a``) and B (``classes_b``, ``styles_b``, ``seed_b``) in [0, 1].
-
-    Exactly one of ``t`` (blend ``(1 - t) * w_a + t * w_b``; the seed's 0.4/0.6 mix is ``t = 0.6``) or
-    ``crossover`` (coarse layers ``ws[:, :crossover]`` from A). Returns ``[N, C, image_size, image_size]``.
-    """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    z_a = seeded_normal((classes.shape[0], model.cfg.z_dim), seed_a, device)
-    z_b = seeded_normal((classes_b.shape[0], model.cfg.z_dim), seed_b, device)
-    img = model.mix(
-        z_a, z_b, classes.to(device), styles.to(device), t=t, crossover=crossover, classes_b=classes_b.to(device),
-        styles_b=styles_b.to(device), psi=psi, noise_mode=noise_mode, noise_generator=_noise_generator(seed_a),
-    )
-    model.train(was_training)
-    return model.to_unit_images(img)
+FAMILY = Family(
+    name="stylegan",
+    description="class- and style-conditional StyleGAN with progressive growing and style mixing",
+    model_config=StyleGANConfig,
+    train_config=StyleGANTrainConfig,
+    build=_build,
+    optimizers=_optimizers,
+    step=_step,
+    sampler=("ema",),  # the EMA generator samples; a slim file keeps only it
+    sample=sample,
+    prepare=_prepare,
+    tensors=lambda run: run.data,
+    drop_last=True,
+    slim=lambda names: ("ema",),
+)
+train = FAMILY.train  # train(model_config, train_config, *, data, out, resume, max_steps, save_every, slim, progress, callback)
+load = FAMILY.load  # load(path, device="cpu") -> Loaded: .model (the EMA generator), .discriminator (None in a slim file)

@@ -1,0 +1,318 @@
+"""The model-family contract, in code, and the one scaffold that trains and loads every family.
+
+A family is one :class:`Family` value: its two config dataclasses and a few functions that are
+truly its own — which modules it builds, which optimizers, what one training step does, and how
+it samples. Everything the families share is written once, here:
+
+    train_family(family, model_config, train_config)          load_family(family, path)
+      device, seed_everything(seed)                              load_checkpoint (hash-verified)
+      run.data = family.prepare(...)   label counts checked      config_from_dict(model, train)
+      modules = family.build(...)      optimizers(...)           modules = family.build(...)
+      resume: modules, optimizers, RNG, TrainState               restore the modules the file holds
+      batches = TensorBatches(family.tensors(run))               Loaded(model = first of family.sampler)
+      fit(family.step(run), batches, save=checkpoint closure)
+      -> TrainResult(modules, state, checkpoint)
+
+Adding a family is one model file and one ``Family(...)`` value passed to
+:func:`genlib.families.register` (the families genlib ships are registered in :mod:`genlib.families`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from genlib.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    restore_modules,
+    restore_optimizers,
+    restore_rng,
+    save_checkpoint,
+)
+from genlib.config import config_from_dict
+from genlib.data.batches import TensorBatches
+from genlib.data.conditions import style_names
+from genlib.data.datasets import (
+    DataConfig,
+    PreparedData,
+    class_names_of,
+    prepare_dataset,
+)
+from genlib.runtime import get_device, seed_everything
+from genlib.training import StepFn, TrainResult, TrainState, fit
+
+Modules = dict[str, nn.Module]
+Optimizers = dict[str, torch.optim.Optimizer]
+
+
+@dataclass
+class Run:
+    """A training run as a family's functions see it (built by :func:`train_family`)."""
+
+    model_config: Any
+    train_config: Any
+    modules: Modules  # by checkpoint name, e.g. {"generator": G, "discriminator": D, "ema": G_ema}
+    optimizers: Optimizers  # by checkpoint name
+    state: TrainState  # progress so far (restored when resuming)
+    data: Any  # what Family.prepare returned: a PreparedData for the built-in datasets
+    device: torch.device
+
+
+def check_label_counts(model_config: Any, data: PreparedData) -> None:
+    """Raise a clear error when the model's class or style count differs from the dataset's."""
+    if data.n_classes != model_config.n_classes:
+        raise ValueError(f"the model has n_classes={model_config.n_classes} but dataset {data.config.dataset!r} has {data.n_classes} classes")
+    n_styles = getattr(model_config, "n_styles", None)
+    if n_styles is not None and n_styles != data.n_styles:
+        raise ValueError(
+            f"the model has n_styles={n_styles} but the data's condition {data.config.condition!r} gives {data.n_styles} "
+            f"style codes ({' | '.join(data.style_names)}): set n_styles={data.n_styles} (--n-styles {data.n_styles})"
+        )
+
+
+def prepare_labelled(model_config: Any, train_config: Any, data: PreparedData | None) -> PreparedData:
+    """The default ``Family.prepare``: ``data`` or ``prepare_dataset(train_config.data)``, label counts checked."""
+    data = data if data is not None else prepare_dataset(train_config.data)
+    check_label_counts(model_config, data)
+    return data
+
+
+def labelled_tensors(run: Run) -> tuple[Tensor, ...]:
+    """The default ``Family.tensors``: ``(images [N, C, H, W] in [0, 1], classes [N], styles [N])`` of the training split."""
+    return run.data.train.images, run.data.train.classes, run.data.train.styles
+
+
+def keep_all(names: frozenset[str]) -> tuple[str, ...] | None:
+    """The default ``Family.slim``: a slim file keeps every module (only optimizers and RNG go)."""
+    return None
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family: what genlib needs to train, save, load and sample it.
+
+    Attributes:
+        name: the family's one name (``genlib train NAME``, the checkpoint's ``family`` field).
+        description: one line for ``genlib train --help``.
+        model_config, train_config: the config dataclasses (every field is a CLI flag); the train
+            config has ``data``, ``epochs``, ``batch_size``, ``seed`` and ``device``.
+        build: ``(model_config, train_config) -> modules``, fresh and on the CPU, by checkpoint name.
+        optimizers: ``(modules, train_config) -> optimizers``, by checkpoint name.
+        step: ``run -> step_fn``; ``step_fn(batch) -> {metric: float}`` does one optimisation step.
+        sampler: module names in order of preference; the first one present samples (``Loaded.model``).
+        sample: ``(model, classes [N], styles [N], *, seed, **options) -> images [N, C, H, W] in [0, 1]``;
+            None for a family that does not generate (the classifier).
+        prepare: ``(model_config, train_config, data | None) -> run.data`` (default: the prepared
+            dataset, label counts checked).
+        tensors: ``run -> tensors`` batched for training (default: images, classes, styles).
+        drop_last: drop the last, short batch of each epoch.
+        evaluate: ``run -> {metric: float}`` after each epoch (e.g. validation loss), or None.
+        before_fit, after_epoch: ``run -> None`` hooks (e.g. snapshot figures), or None.
+        checkpoint_extra: ``run -> JSON dict`` stored in every checkpoint, or None.
+        slim: ``module names -> the names a slim file keeps`` (None: all).
+    """
+
+    name: str
+    description: str
+    model_config: type
+    train_config: type
+    build: Callable[[Any, Any], Modules]
+    optimizers: Callable[[Modules, Any], Optimizers]
+    step: Callable[[Run], StepFn]
+    sampler: tuple[str, ...] = ("model",)
+    sample: Callable[..., Tensor] | None = None
+    prepare: Callable[[Any, Any, Any], Any] = prepare_labelled
+    tensors: Callable[[Run], tuple[Tensor, ...]] = labelled_tensors
+    drop_last: bool = False
+    evaluate: Callable[[Run], dict[str, float]] | None = None
+    before_fit: Callable[[Run], None] | None = None
+    after_epoch: Callable[[Run], None] | None = None
+    checkpoint_extra: Callable[[Run], dict[str, Any]] | None = None
+    slim: Callable[[frozenset[str]], tuple[str, ...] | None] = keep_all
+
+    def train(self, model_config: Any, train_config: Any | None = None, **options: Any) -> TrainResult:
+        """:func:`train_family` for this family (``train_config`` defaults to the family's defaults)."""
+        return train_family(self, model_config, train_config if train_config is not None else self.train_config(), **options)
+
+    def load(self, path: str | Path, device: str = "cpu") -> "Loaded":
+        """:func:`load_family` for this family."""
+        return load_family(self, path, device)
+
+    def slim_modules(self, names: Any) -> tuple[str, ...]:
+        """The modules a slim copy keeps, out of ``names``."""
+        keep = self.slim(frozenset(names))
+        return tuple(sorted(names)) if keep is None else tuple(n for n in keep if n in names)
+
+
+def resume_state(path: str | Path, family: str, modules: Modules, optimizers: Optimizers) -> TrainState:
+    """Restore modules, optimizers and RNG from a full checkpoint of ``family`` and return its :class:`TrainState`.
+
+    Raises:
+        genlib.checkpoint.CheckpointError: wrong family, or a slim checkpoint without optimizer state.
+    """
+    ckpt = load_checkpoint(path)
+    if ckpt.family != family:
+        raise CheckpointError(f"{path} is a {ckpt.family!r} checkpoint; cannot resume it as {family!r}")
+    restore_modules(ckpt, modules)
+    restore_optimizers(ckpt, optimizers)
+    restore_rng(ckpt.rng)
+    return TrainState.from_dict(ckpt.state)
+
+
+def train_family(
+    family: Family,
+    model_config: Any,
+    train_config: Any,
+    *,
+    data: PreparedData | None = None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    max_steps: int | None = None,
+    save_every: int = 0,
+    slim: bool = False,
+    progress: bool = True,
+    callback: Callable[[TrainState], None] | None = None,
+) -> TrainResult:
+    """Train a model of ``family``; write a checkpoint to ``out`` at each epoch end (and every ``save_every`` steps).
+
+    Args:
+        data: a prepared dataset (default: ``prepare_dataset(train_config.data)``).
+        resume: a full checkpoint of an earlier run with the same configs; training continues exactly
+            (weights, optimizer moments, RNG, batch order and running sums).
+        max_steps: stop after this many optimisation steps in total.
+        slim: save only what ``family.slim`` keeps, without optimizers (such a file cannot resume).
+        callback: called with the state after each finished epoch.
+    Returns:
+        :class:`~genlib.training.TrainResult`: the modules (in eval mode), the final state and history.
+    Raises:
+        ValueError: the model's label counts differ from the data's.
+        genlib.training.TrainingDiverged: a metric became NaN/inf (the last checkpoint is kept).
+    """
+    device = get_device(train_config.device)
+    seed_everything(train_config.seed)
+    prepared = family.prepare(model_config, train_config, data)
+    modules = {name: m.to(device) for name, m in family.build(model_config, train_config).items()}
+    optimizers = family.optimizers(modules, train_config)
+    state = resume_state(resume, family.name, modules, optimizers) if resume else TrainState()
+    run = Run(model_config, train_config, modules, optimizers, state, prepared, device)
+    tensors = tuple(t.to(device) for t in family.tensors(run))
+    batches = TensorBatches(tensors, train_config.batch_size, drop_last=family.drop_last, seed=train_config.seed)
+    kept = family.slim_modules(modules)
+
+    def save(st: TrainState) -> None:
+        save_checkpoint(
+            out, family=family.name, model_config=model_config, train_config=train_config,
+            modules={k: modules[k] for k in kept} if slim else modules, optimizers=None if slim else optimizers,
+            state=st.to_dict(), include_rng=not slim, extra=family.checkpoint_extra(run) if family.checkpoint_extra else None,
+        )
+
+    def after_epoch(st: TrainState) -> None:
+        if family.after_epoch is not None:
+            family.after_epoch(run)
+        if callback is not None:
+            callback(st)
+
+    if family.before_fit is not None:
+        family.before_fit(run)
+    arch = getattr(model_config, "arch", None)
+    fit(
+        family.step(run), batches, state, train_config.epochs, max_steps=max_steps,
+        evaluate=(lambda: family.evaluate(run)) if family.evaluate else None, save=save if out else None,
+        save_every=save_every, callback=after_epoch, progress=progress, desc=f"{family.name}-{arch}" if arch else family.name,
+    )
+    for m in modules.values():
+        m.eval()
+    return TrainResult(modules, state, Path(out) if out else None)
+
+
+@dataclass
+class Loaded:
+    """A trained model of any family, rebuilt from its checkpoint, with what it was trained on.
+
+    Attributes:
+        family: the :class:`Family` that wrote the checkpoint.
+        path: the checkpoint file.
+        model: the module that samples (a GAN's EMA generator where it has one, the CVAE, the
+            classifier), in eval mode.
+        model_config, train_config: the family's config dataclasses, as stored.
+        state: the :class:`~genlib.training.TrainState` (epochs, steps, history, wall time).
+        modules: every module the family builds, by name; None where the file holds none (a slim
+            file). Each is also an attribute: ``loaded.discriminator``.
+        extra: what the family stored besides (e.g. a classifier's ``test_fingerprint``).
+    """
+
+    family: Family
+    path: Path
+    model: nn.Module
+    model_config: Any
+    train_config: Any
+    state: TrainState
+    modules: dict[str, nn.Module | None] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:  # only called for names Loaded itself does not have
+        modules = self.__dict__.get("modules", {})
+        if name in modules:
+            return modules[name]
+        raise AttributeError(f"a loaded {self.__dict__.get('family').name!r} model has no attribute or module {name!r}")
+
+    @property
+    def data_config(self) -> DataConfig:
+        """The data the model was trained on (dataset, split, condition)."""
+        return self.train_config.data
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """What each class index means, e.g. kana for K49 and Kana-49, ``"0"``..``"9"`` for MNIST."""
+        return class_names_of(self.data_config.dataset)[: self.model_config.n_classes]
+
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        """What each style code means for this model: ``("thin", "thick")``, ``("any",)`` for class only, ..."""
+        return style_names(self.data_config.condition)
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        """The ``val_*`` metrics of the last finished epoch, without the prefix (empty if none)."""
+        last = self.state.history[-1] if self.state.history else {}
+        return {k[len("val_") :]: v for k, v in last.items() if k.startswith("val_")}
+
+    def sample(self, classes: Tensor, styles: Tensor, *, seed: int = 0, **options: Any) -> Tensor:
+        """Images for the labels, ``[N, C, H, W]`` in [0, 1], seeded; ``options`` go to the family's sampler
+        (e.g. ``temperature`` for a CVAE, ``psi`` for the StyleGAN, ``same_noise`` for the GANs)."""
+        if self.family.sample is None:
+            raise ValueError(f"{self.path} is a {self.family.name!r} checkpoint: it classifies, it does not generate")
+        return self.family.sample(self.model, classes, styles, seed=seed, **options)
+
+
+def load_family(family: Family, path: str | Path, device: str = "cpu") -> Loaded:
+    """Rebuild the model in a checkpoint of ``family`` (no pickle), every module in eval mode.
+
+    A slim file holds only some modules (``family.slim``); the others are None in ``Loaded.modules``.
+
+    Raises:
+        genlib.checkpoint.CheckpointError: the file is missing or corrupt, or holds none of the
+            modules that sample.
+        ValueError: the file holds a model of another family.
+    """
+    ckpt = load_checkpoint(path)
+    if ckpt.family != family.name:
+        raise ValueError(f"{path} holds a {ckpt.family!r} model, not a {family.name!r}")
+    model_config = config_from_dict(family.model_config, ckpt.model_config)
+    train_config = config_from_dict(family.train_config, ckpt.train_config)
+    built = family.build(model_config, train_config)
+    present = {name: m for name, m in built.items() if name in ckpt.modules}
+    restore_modules(ckpt, present)
+    dev = get_device(device)
+    for m in present.values():
+        m.to(dev).eval()
+    sampler = next((name for name in family.sampler if name in present), None)
+    if sampler is None:
+        raise CheckpointError(f"{path} holds none of the modules that sample ({', '.join(family.sampler)}): it holds {sorted(ckpt.modules)}")
+    modules = {name: present.get(name) for name in built}
+    return Loaded(family, Path(path), present[sampler], model_config, train_config, TrainState.from_dict(ckpt.state), modules, ckpt.extra)
