@@ -124,7 +124,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def check_output(path: str | Path, flag: str = "--out", suffix: str | None = None) -> Path:
-    """Check that ``path`` can be written, before any long work starts; creates missing parent folders.
+    """Check that ``path`` can be written, before any long work starts; creates nothing (missing folders come at write time).
 
     Args:
         path: the output file.
@@ -148,11 +148,10 @@ def check_output(path: str | Path, flag: str = "--out", suffix: str | None = Non
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise ValueError(f"{flag} {path}: {ancestor} is a file, not a folder")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=path.name + ".", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:  # a probe file in the nearest folder that exists: nothing is left behind, missing folders come at write time
+        fd, probe = tempfile.mkstemp(prefix=path.name + ".", suffix=TEMP_SUFFIX, dir=ancestor)
         os.close(fd)
         os.remove(probe)
     except OSError as exc:
-        raise ValueError(f"{flag} {path} cannot be written: {exc.strerror or exc} in {path.parent}") from exc
+        raise ValueError(f"{flag} {path} cannot be written: {exc.strerror or exc} in {ancestor}") from exc
     return path

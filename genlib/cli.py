@@ -25,6 +25,42 @@ from pathlib import Path
 from typing import Any, Sequence
 
 PARSE_TYPES = (int, float, str)
+MAX_SAMPLES = 1_000_000  # images one `genlib sample` may draw (28x28 float32: about 3 GiB)
+
+
+class UsageError(ValueError):
+    """A bad command line: main prints it as one line and exits 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: a bad option raises :class:`UsageError` instead of printing the usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UsageError(f"{message} (`{self.prog} --help` lists the options)")
+
+
+def _at_least(low: int) -> Any:
+    """An argparse type: an integer >= ``low`` (the message names the value)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: must be >= {low}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed in 0..2**32-1."""
+    value = _at_least(0)(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: a seed is in 0..2**32-1")
+    return value
 
 
 def _flag(name: str) -> str:
@@ -132,21 +168,21 @@ def _train(argv: Sequence[str]) -> int:
     if stored and stored.family != family_name:
         raise ValueError(f"--resume {known.resume} is a {stored.family!r} checkpoint, not {family_name!r}")
     family = get_family(family_name)
-    parser = argparse.ArgumentParser(prog=f"genlib train {family_name}", description=f"Train a {family.description}.")
+    parser = _Parser(prog=f"genlib train {family_name}", description=f"Train a {family.description}.")
     parser.add_argument("family", nargs="?")
     parser.add_argument("--recipe", help="start from a named recipe (see `genlib recipes`); flags override it; "
                         "its result is slim and written only when training has finished")
     parser.add_argument("--out", type=Path, help="checkpoint to write (default: runs/<recipe>.safetensors, the --resume file, "
                         "or runs/<family>.safetensors)")
     parser.add_argument("--resume", type=Path, help="continue a run from its full checkpoint, with the configs stored in it")
-    parser.add_argument("--max-steps", type=int, help="stop after this many optimisation steps in total")
-    parser.add_argument("--save-every", type=int, default=0, help="also checkpoint every N steps (default: each epoch)")
+    parser.add_argument("--max-steps", type=_at_least(0), help="stop after this many optimisation steps in total")
+    parser.add_argument("--save-every", type=_at_least(0), default=0, help="also checkpoint every N steps (default: each epoch)")
     parser.add_argument("--slim", action="store_true", help="the final file holds weights only (small; cannot resume); "
                         "full checkpoints are saved while training")
     parser.add_argument("--overwrite-shipped", action="store_true", help="allow writing files in the shipped data/ folder")
     parser.add_argument("--download", action="store_true", help="download K49/KMNIST/MNIST if missing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 while other work runs)")
+    parser.add_argument("--threads", type=_at_least(1), help="torch CPU threads (default: torch's choice; 1 while other work runs)")
     _add_config_options(parser, [family.model_config, family.train_config])
     args = parser.parse_args(argv)
     if (args.recipe, args.resume) != (known.recipe, known.resume):
@@ -185,7 +221,7 @@ def _train(argv: Sequence[str]) -> int:
 def _recipes(argv: Sequence[str]) -> int:
     from genlib.pretrained import RECIPES, pretrained_path, recipe_command
 
-    argparse.ArgumentParser(prog="genlib recipes", description="List the recipes of the pretrained checkpoints.").parse_args(argv)
+    _Parser(prog="genlib recipes", description="List the recipes of the pretrained checkpoints.").parse_args(argv)
     for recipe in RECIPES.values():
         status = "present" if pretrained_path(recipe.name).exists() else "missing"
         print(f"{recipe.name} ({status}): {recipe.description}\n    genlib train --recipe {recipe.name}\n    = {recipe_command(recipe)}")
@@ -202,6 +238,10 @@ def sample_labels(n: int, n_classes: int, n_styles: int, class_index: int | None
         raise ValueError(f"--class {class_index} is out of range: allowed 0..{n_classes - 1}")
     if style is not None and not 0 <= style < n_styles:
         raise ValueError(f"--style {style} is out of range: allowed 0..{n_styles - 1}")
+    total = n * (1 if class_index is not None else n_classes) * (1 if style is not None else n_styles)
+    if total > MAX_SAMPLES:
+        raise ValueError(f"--n {n} asks for {total:,} images (about {total * 28 * 28 * 4 / 2**30:,.0f} GiB as 28x28 float32): "
+                         f"at most {MAX_SAMPLES:,} per call; lower --n or pick a --class")
     classes = torch.arange(n_classes) if class_index is None else torch.tensor([class_index])
     styles = torch.arange(n_styles) if style is None else torch.tensor([style])
     grid_c = classes.repeat_interleave(len(styles) * n)
@@ -214,10 +254,11 @@ def _sample(argv: Sequence[str]) -> int:
 
     from genlib.atomic import atomic_write_all, check_output
 
-    parser = argparse.ArgumentParser(prog="genlib sample", description="Generate samples in K49's npz format.")
+    parser = _Parser(prog="genlib sample", description="Generate samples in K49's npz format.")
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--n", type=int, default=10, help="samples per requested (class, style) cell")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=_at_least(1), default=10, help="samples per requested (class, style) cell: "
+                        "--n 10 on a 49-class, 2-style model gives 49 x 2 x 10 = 980 images")
+    parser.add_argument("--seed", type=_seed, default=0, help="noise seed, 0..2**32-1 (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="FILE.npz (must end in .npz): arr_0 uint8 [N,28,28] ([N,H,W,3] for colour), classes, styles")
     parser.add_argument("--class", dest="class_index", type=int, help="only this class (default: every class)")
     parser.add_argument("--style", type=int, help="only this style code: 0 thin / 1 thick; with slant conditioning "
@@ -260,7 +301,7 @@ def _sample(argv: Sequence[str]) -> int:
 
 
 def _data(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="genlib data", description="Inspect, download or rebuild datasets.")
+    parser = _Parser(prog="genlib data", description="Inspect, download or rebuild datasets.")
     sub = parser.add_subparsers(dest="action", required=True)
     info = sub.add_parser("info", help="sizes, classes and style statistics of a dataset")
     info.add_argument("--dataset", default="kana49")
@@ -298,11 +339,11 @@ def _data(argv: Sequence[str]) -> int:
 def _evaluate(argv: Sequence[str]) -> int:
     from genlib.atomic import atomic_write_all, check_output
 
-    parser = argparse.ArgumentParser(prog="genlib evaluate", description="Evaluate checkpoints with one metric suite.")
+    parser = _Parser(prog="genlib evaluate", description="Evaluate checkpoints with one metric suite.")
     parser.add_argument("checkpoints", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=Path("results.md"), help="Markdown table, FILE.md (a .csv is written beside it)")
     parser.add_argument("--n-per-cell", type=int, default=50, help="samples per (class, style) cell")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0, help="noise seed of the samples, 0..2**32-1 (default 0)")
     args = parser.parse_args(argv)
     csv_path = args.out.with_suffix(".csv")
     check_output(args.out, "--out", ".md")
@@ -318,12 +359,12 @@ def _evaluate(argv: Sequence[str]) -> int:
 def _experiments(argv: Sequence[str]) -> int:
     from genlib.experiments import ExperimentBudget, run_experiments
 
-    parser = argparse.ArgumentParser(prog="genlib experiments", description="Re-run the seed's architecture experiments on one budget.")
+    parser = _Parser(prog="genlib experiments", description="Re-run the seed's architecture experiments on one budget.")
     parser.add_argument("--dataset", default="kana49", help="kana49 (embedded), k49, kmnist, mnist, mnist5k")
     parser.add_argument("--out", type=Path, help="results folder (default: data/experiments_<dataset>)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
     parser.add_argument("--checkpoints", type=Path, help="keep the trained checkpoints here (and reuse finished ones)")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=_at_least(1), help="torch threads (default: torch's choice)")
     _add_config_options(parser, [ExperimentBudget])
     args = parser.parse_args(argv)
     budget = _apply_overrides(ExperimentBudget(), vars(args))
@@ -336,10 +377,10 @@ def _experiments(argv: Sequence[str]) -> int:
 
 
 def _report(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="genlib report", description="Execute the notebooks headless and keep their figures.")
+    parser = _Parser(prog="genlib report", description="Execute the notebooks headless and keep their figures.")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/report-<timestamp>)")
     parser.add_argument("--notebooks", type=Path, default=Path("notebooks"))
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--timeout", type=_at_least(1), default=900, help="seconds per cell (default 900)")
     args = parser.parse_args(argv)
     from genlib.report import run_report
 
@@ -377,6 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[command](argv[1:])
+    except UsageError as exc:
+        print(f"genlib {command}: error: {error_line(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"genlib {command}: interrupted", file=sys.stderr)
         return 130

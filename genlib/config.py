@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, TypeVar
 
@@ -38,3 +39,21 @@ def config_replace(config: T, **changes: Any) -> T:
     if unknown:
         raise ValueError(f"unknown {type(config).__name__} field(s) {sorted(unknown)}: allowed {sorted(names)}")
     return dataclasses.replace(config, **changes)
+
+
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    """Raise a one-line ``ValueError`` naming ``name``, the allowed range and ``value`` unless ``value`` is
+    a finite number in it (NaN and inf are never allowed), e.g. ``lr must be in (0, inf), got nan``.
+
+    ``low_open`` / ``high_open`` exclude the bound itself; ``None`` leaves that side unbounded.
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or (value > low if low_open else value >= low))
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        left = "-inf" if low is None else f"{low:g}"
+        right = "inf" if high is None else f"{high:g}"
+        allowed = ("(" if low_open or low is None else "[") + f"{left}, {right}" + (")" if high_open or high is None else "]")
+        raise ValueError(f"{name} must be a finite number in {allowed}, got {value!r}")

@@ -71,11 +71,13 @@ def run_report(notebooks: Path, out: Path | None = None, timeout: int = 900) -> 
     Returns:
         the path of ``index.md``.
     """
-    notebooks = Path(notebooks).resolve()
+    if timeout < 1:
+        raise ValueError(f"timeout must be >= 1 second per cell, got {timeout}")
+    paths = notebook_paths(Path(notebooks).resolve())  # before anything is created
     out = Path(out) if out is not None else Path("runs") / f"report-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# genlib report ({datetime.now():%Y-%m-%d %H:%M})", ""]
-    for path in tqdm(notebook_paths(notebooks), desc="notebooks"):
+    for path in tqdm(paths, desc="notebooks"):
         tic = time.perf_counter()
         nb = execute(path, timeout=timeout)
         seconds = time.perf_counter() - tic

@@ -75,6 +75,15 @@ def check_label_counts(model_config: Any, data: PreparedData) -> None:
         )
 
 
+def check_run_length(train_config: Any) -> None:
+    """The checks every train config shares: ``epochs >= 0``, ``batch_size >= 1`` and a seed in 0..2**32-1 (one-line errors)."""
+    for name, low in (("epochs", 0), ("batch_size", 1), ("seed", 0)):
+        value = getattr(train_config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (name == "seed" and value >= 2**32):
+            allowed = "0..2**32-1" if name == "seed" else f">= {low}"
+            raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+
+
 def prepare_labelled(model_config: Any, train_config: Any, data: PreparedData | None) -> PreparedData:
     """The default ``Family.prepare``: ``data`` or ``prepare_dataset(train_config.data)``, label counts checked."""
     data = data if data is not None else prepare_dataset(train_config.data)

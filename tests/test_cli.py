@@ -85,8 +85,10 @@ def test_unknown_things_give_clear_errors(capsys) -> None:
     assert "unknown family 'gan': allowed cgan, classifier, cvae, stylegan" in capsys.readouterr().err
     assert main(["train", "cvae", "--dataset", "imagenet", "--epochs", "1", "--out", "/tmp/never.safetensors"]) == 1
     assert "unknown dataset 'imagenet'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "cvae", "--arch", "transformer"])
+    assert main(["train", "cvae", "--arch", "transformer"]) == 2  # a usage error: one line, no usage dump
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "genlib train: error: argument --arch: invalid choice: 'transformer' (choose from 'seed', 'deep', 'conv') "
+        "(`genlib train cvae --help` lists the options)"]
 
 
 def test_help_and_recipes(capsys) -> None:

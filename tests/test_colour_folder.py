@@ -44,6 +44,16 @@ def test_folder_limits_name_the_value(tmp_path) -> None:
         load_image_folder(root, size=16)
 
 
+def test_grey_and_colour_files_mixed_are_named_in_a_colour_load(tmp_path) -> None:
+    from PIL import Image
+
+    root = make_demo_folder(tmp_path / "demo", n_per_class=2, size=16)
+    Image.new("L", (16, 16), 128).save(root / "cool" / "grey.png")
+    with pytest.raises(ValueError, match=r"mixes grey and colour images \(grey.png is L, .*\.png is RGB\)"):
+        load_image_folder(root, size=16, channels=3)
+    assert load_image_folder(root, size=16, channels=1).images.shape == (5, 1, 16, 16)  # in grey they all load
+
+
 def test_genlib_trains_on_a_colour_folder_and_samples_colour(tmp_path) -> None:
     from genlib.cli import main
 

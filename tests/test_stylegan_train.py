@@ -45,7 +45,7 @@ def test_flat_rgb_folder_is_one_class_and_is_center_cropped(tmp_path):
     wide = np.zeros((20, 40, 3), dtype=np.uint8)
     wide[:, 10:30] = [255, 0, 0]  # the centered 20x20 square is pure red; the sides are black
     write_png(tmp_path / "img" / "wide.png", wide)
-    write_png(tmp_path / "img" / "gray.png", disc(30, 9))
+    write_png(tmp_path / "img" / "gray.png", np.repeat(disc(30, 9)[:, :, None], 3, axis=2))  # grey content, an RGB file
     data = load_image_folder(tmp_path / "img", size=64, channels=3, style_rule="none")
     assert data.images.shape == (2, 3, 64, 64)
     assert data.class_names == ("img",) and data.classes.tolist() == [0, 0]
@@ -221,3 +221,13 @@ def test_training_on_an_image_folder_at_64px(tmp_path):
     assert result.state.extra == {"growth_step": 4, "alpha": 1.0}
     imgs = sample(result.modules["ema"], torch.tensor([0, 1]), torch.tensor([0, 1]))
     assert imgs.shape == (2, 3, 64, 64)
+
+
+def test_sampling_refuses_nan_psi_and_a_blend_outside_0_1() -> None:
+    G = Generator(TINY_MODEL).eval()
+    c = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match="psi .* must be a finite number in \\[0, 2\\], got nan"):
+        sample(G, c, c, psi=float("nan"))
+    with pytest.raises(ValueError, match="t .* must be a finite number in \\[0, 1\\], got 5"):
+        sample_mixed(G, c, c, c, c, t=5)
+    assert sample_mixed(G, c, c, c, c, t=0.6).shape[0] == 2

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlib.config import check_range
 from genlib.data import preprocess as pp
 from genlib.data.classmap import K49_CHARS, KMNIST_CHARS, MNIST_CHARS
 from genlib.data.conditions import style_code, style_names
@@ -166,6 +167,13 @@ class DataConfig:
     split_seed: int = 0  # seed of the stratified split
     limit: int = 0  # keep at most this many images per split (0 = all), class-stratified
     condition: Literal["class", "thickness", "slant", "thickness+slant"] = "thickness"  # what the style code means (genlib.data.conditions)
+
+    def __post_init__(self) -> None:
+        check_range("test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
+        check_range("foreground_threshold", self.foreground_threshold, 0, 1)
+        for name in ("limit", "split_seed"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (limit 0 = all images), got {getattr(self, name)!r}")
 
 
 @dataclass

@@ -9,6 +9,7 @@ per-class median → 1 ("thick"/heavy), else 0 — or all 0 with ``style_rule="n
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,11 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlib.atomic import atomic_write_bytes
 from genlib.data import preprocess as pp
 
 MAX_SIZE = 256  # the largest side genlib resizes folder images to (a 64 px StyleGAN is the report's setting)
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 INTERPOLATIONS: tuple[str, ...] = ("nearest", "bilinear", "lanczos")
+GREY_MODES: frozenset[str] = frozenset({"1", "L", "LA", "I", "I;16", "F"})  # PIL modes without colour
 
 
 @dataclass
@@ -73,19 +76,42 @@ def list_image_files(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]
     return files, [0] * len(files), (root.name,)
 
 
-def load_image(path: Path, size: int, channels: int, interpolation: str = "bilinear") -> np.ndarray:
-    """One image as uint8 ``[size, size, C]``: center-cropped square, resized, converted to L or RGB."""
+def is_colour_mode(mode: str) -> bool:
+    """Whether a PIL image mode holds colour (``RGB``, ``RGBA``, ``P``, ``CMYK``, ...) rather than grey levels."""
+    return mode not in GREY_MODES
+
+
+def load_image(path: Path, size: int, channels: int, interpolation: str = "bilinear") -> tuple[np.ndarray, str]:
+    """One image as uint8 ``[size, size, C]`` (center-cropped square, resized, converted to L or RGB) and its file's mode."""
     from PIL import Image
 
     resample = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS}[interpolation]
     with Image.open(path) as im:
+        mode = im.mode
         im = im.convert("L" if channels == 1 else "RGB")
         w, h = im.size
         side = min(w, h)
         left, top = (w - side) // 2, (h - side) // 2
         im = im.crop((left, top, left + side, top + side)).resize((size, size), resample)
         arr = np.asarray(im, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+    return (arr[:, :, None] if arr.ndim == 2 else arr), mode
+
+
+def check_one_mode(modes: dict[Path, str], root: Path, channels: int) -> None:
+    """Refuse a colour run on a folder that mixes grey and colour files (grey ones would pass as colourless colour).
+
+    Raises:
+        ValueError: naming one file of each kind and how to go on.
+    """
+    if channels != 3:
+        return
+    grey = next((p for p, m in modes.items() if not is_colour_mode(m)), None)
+    colour = next((p for p, m in modes.items() if is_colour_mode(m)), None)
+    if grey is not None and colour is not None:
+        raise ValueError(
+            f"image folder {root} mixes grey and colour images ({grey.name} is {modes[grey]}, {colour.name} is {modes[colour]}): "
+            "convert them to one mode, or train in grey (image_channels=1)"
+        )
 
 
 def load_image_folder(
@@ -107,7 +133,8 @@ def load_image_folder(
         style_rule: "median" (seed rule on grayscale foreground counts) or "none" (all styles 0).
         max_images: keep the first this many files in sorted order (0 = all).
     Raises:
-        ValueError: bad argument values, a missing or empty folder, or an unreadable image (named).
+        ValueError: bad argument values, a missing or empty folder, an unreadable image (named), or
+            grey and colour files mixed in a colour (``channels=3``) load.
     """
     if not 1 <= size <= MAX_SIZE:
         raise ValueError(f"size must be in 1..{MAX_SIZE}, got {size}")
@@ -124,12 +151,14 @@ def load_image_folder(
     if gib > 8:
         raise ValueError(f"{len(files)} images at {size}x{size}x{channels} need {gib:.1f} GiB as float32 (limit 8 GiB): "
                          "lower size or set max_images")
-    arrays = []
+    arrays, modes = [], {}
     for path in files:
         try:
-            arrays.append(load_image(path, size, channels, interpolation))
+            array, modes[path] = load_image(path, size, channels, interpolation)
         except OSError as err:  # PIL raises OSError subclasses for unreadable or truncated files
             raise ValueError(f"cannot read image {path}: {err}") from err
+        arrays.append(array)
+    check_one_mode(modes, Path(root), channels)
     images = pp.to_unit_float(np.stack(arrays))  # [N, size, size, C] in [0, 1]
     classes = np.asarray(labels, dtype=np.int64)
     if style_rule == "median":
@@ -179,5 +208,7 @@ def make_demo_folder(root: Path | str, n_per_class: int = 48, size: int = 64, se
             for ex in (cx - 7, cx + 7):
                 d.ellipse([(ex - 2) * s, (eye - 2) * s, (ex + 2) * s, (eye + 2) * s], fill=(30, 30, 40))
             d.arc([(cx - 7) * s, (eye + 6) * s, (cx + 7) * s, (eye + 16) * s], 20, 160, fill=(120, 40, 40), width=max(1, int(s)))
-            im.save(folder / f"{name}_{i:04d}.png")
+            png = io.BytesIO()
+            im.save(png, format="PNG")
+            atomic_write_bytes(folder / f"{name}_{i:04d}.png", png.getvalue())
     return root

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlib.config import check_range
 from genlib.data.datasets import DataConfig
 from genlib.losses import (
     d_bce_loss,
@@ -36,7 +37,7 @@ from genlib.losses import (
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
 from genlib.models.snapshots import write_snapshot
 from genlib.runtime import autocast, check_precision
-from genlib.scaffold import Family, Run
+from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam, update_ema
 
 
@@ -63,10 +64,11 @@ class CGANTrainConfig:
     snapshot_dir: str = ""  # folder for snapshot PNGs (required when snapshot_every > 0)
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_run_length(self)
+        check_range("lr", self.lr, 0, low_open=True)
+        check_range("beta1", self.beta1, 0, 1, high_open=True)
+        check_range("beta2", self.beta2, 0, 1, high_open=True)
+        check_range("gp_weight", self.gp_weight, 0)
         if self.loss not in ("bce", "wgan-gp"):
             raise ValueError(f"loss must be 'bce' or 'wgan-gp', got {self.loss!r}")
         if self.d_update not in ("joint", "split"):

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlib.config import check_range
 from genlib.data.datasets import (
     DataConfig,
     LabelledImages,
@@ -26,7 +27,7 @@ from genlib.data.datasets import (
 )
 from genlib.metrics import accuracy, balanced_accuracy
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify
-from genlib.scaffold import Family, Loaded, Run
+from genlib.scaffold import Family, Loaded, Run, check_run_length
 from genlib.training import StepFn, adam
 
 
@@ -40,6 +41,10 @@ class ClassifierTrainConfig:
     lr: float = 1e-3  # Adam learning rate
     seed: int = 0  # seeds weights, batch order and dropout
     device: str = "auto"  # auto | cpu | cuda | mps
+
+    def __post_init__(self) -> None:
+        check_run_length(self)
+        check_range("lr", self.lr, 0, low_open=True)
 
 
 def split_fingerprint(split: LabelledImages) -> str:

@@ -11,11 +11,12 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from genlib.config import check_range
 from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.losses import elbo_loss
 from genlib.models.cvae import CVAEConfig, build_cvae, sample
 from genlib.runtime import evaluating
-from genlib.scaffold import Family, Run
+from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam
 
 
@@ -32,12 +33,9 @@ class CVAETrainConfig:
     kl_weight: float = 1.0  # beta of a beta-VAE: loss = BCE + beta * KL (seed: 1, the ELBO)
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not self.kl_weight >= 0:
-            raise ValueError(f"kl_weight must be >= 0 (1 = the ELBO, > 1 = a beta-VAE), got {self.kl_weight}")
+        check_run_length(self)
+        check_range("lr", self.lr, 0, low_open=True)
+        check_range("kl_weight (1 = the ELBO, > 1 = a beta-VAE)", self.kl_weight, 0)
 
 
 def elbo_step(

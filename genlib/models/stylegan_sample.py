@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genlib.config import check_range
 from genlib.models.conditioning import seeded_normal
 from genlib.models.stylegan import Generator, NoiseMode, TruncationTarget
 from genlib.runtime import evaluating
@@ -35,6 +36,7 @@ def sample(
     ``psi < 1`` truncates ``w`` towards the mean of its (class, style) label (or the global mean).
     ``same_noise=True`` uses one ``z`` and the fixed noise maps for every image: only the labels differ.
     """
+    check_range("psi (truncation: 1 = none, 0 = the mean w)", psi, 0, 2)
     with evaluating(model) as device:
         classes, styles = classes.to(device), styles.to(device)
         z = seeded_normal((1 if same_noise else classes.shape[0], model.cfg.z_dim), seed, device).expand(classes.shape[0], -1)
@@ -63,6 +65,9 @@ def sample_mixed(
     Exactly one of ``t`` (blend ``(1 - t) * w_a + t * w_b``; the seed's 0.4/0.6 mix is ``t = 0.6``) or
     ``crossover`` (coarse layers ``ws[:, :crossover]`` from A). Returns ``[N, C, image_size, image_size]``.
     """
+    check_range("psi (truncation: 1 = none, 0 = the mean w)", psi, 0, 2)
+    if t is not None:
+        check_range("t (blend: 0 = all A, 1 = all B)", t, 0, 1)
     with evaluating(model) as device:
         z_a = seeded_normal((classes.shape[0], model.cfg.z_dim), seed_a, device)
         z_b = seeded_normal((classes_b.shape[0], model.cfg.z_dim), seed_b, device)

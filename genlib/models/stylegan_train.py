@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlib.config import check_range
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.losses import (
     d_bce_loss,
@@ -42,7 +43,7 @@ from genlib.models.stylegan import (
 )
 from genlib.models.stylegan_layers import downsample2x, resize_to, upsample2x
 from genlib.models.stylegan_sample import sample
-from genlib.scaffold import Family, Run, check_label_counts
+from genlib.scaffold import Family, Run, check_label_counts, check_run_length
 from genlib.training import StepFn, TrainState, adam, update_ema
 
 LOSSES: tuple[str, ...] = ("wgan-gp", "ns-r1")
@@ -81,10 +82,13 @@ class StyleGANTrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.penalty_every < 1:
             raise ValueError(f"penalty_every must be >= 1, got {self.penalty_every}")
-        if self.batch_size < 1 or self.lr <= 0:
-            raise ValueError(f"batch_size must be >= 1 and lr > 0, got {self.batch_size} and {self.lr}")
-        if not 0.0 <= self.style_mixing_prob <= 1.0:
-            raise ValueError(f"style_mixing_prob must be in [0, 1], got {self.style_mixing_prob}")
+        check_run_length(self)
+        check_range("lr", self.lr, 0, low_open=True)
+        check_range("beta1", self.beta1, 0, 1, high_open=True)
+        check_range("beta2", self.beta2, 0, 1, high_open=True)
+        for name in ("gp_weight", "drift_weight", "r1_gamma", "ema_rampup"):
+            check_range(name, getattr(self, name), 0)
+        check_range("style_mixing_prob", self.style_mixing_prob, 0, 1)
 
 
 def growth_phase(images_seen: int, fade_images: int, stable_images: int, max_step: int) -> tuple[int, float]:
@@ -222,7 +226,8 @@ def training_tensors(
         folder = load_image_folder(tc.image_folder, mc.image_size, mc.image_channels, interpolation=tc.interpolation)
         images, classes, styles = folder.images, folder.classes, folder.styles
         if len(folder.class_names) != model_config.n_classes:
-            raise ValueError(f"model_config.n_classes={model_config.n_classes} but the image folder has {len(folder.class_names)} classes")
+            raise ValueError(f"model_config.n_classes={model_config.n_classes} but the image folder has {len(folder.class_names)} classes "
+                             f"({', '.join(folder.class_names)}): set n_classes={len(folder.class_names)} (--n-classes {len(folder.class_names)})")
     else:
         data = data if data is not None else prepare_dataset(train_config.data)
         check_label_counts(model_config, data)
