@@ -17,7 +17,7 @@ import glob
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 TEMP_SUFFIX = ".tmp"
 
@@ -155,3 +155,19 @@ def check_output(path: str | Path, flag: str = "--out", suffix: str | None = Non
     except OSError as exc:
         raise ValueError(f"{flag} {path} cannot be written: {exc.strerror or exc} in {ancestor}") from exc
     return path
+
+
+def npz_writer(arrays: dict[str, Any]) -> WriteFn:
+    """A ``write_fn`` for :func:`atomic_write` / :func:`atomic_write_all`: ``np.savez_compressed`` of ``arrays``."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
+            np.savez_compressed(f, **arrays)
+
+    return write
+
+
+def atomic_write_npz(path: str | Path, **arrays: Any) -> Path:
+    """Write a compressed ``.npz`` atomically (K49's format: ``arr_0=...``); returns ``path``."""
+    return atomic_write(path, npz_writer(arrays))

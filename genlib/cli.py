@@ -15,130 +15,19 @@ model or training config is a flag (``latent_dim`` → ``--latent-dim``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
-import re
 import sys
-import typing
 import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
-PARSE_TYPES = (int, float, str)
+from genlib.cli_options import Parser, UsageError, add_config_options, apply_overrides, at_least, config_fields, seed_arg
+
 MAX_SAMPLES = 1_000_000  # images one `genlib sample` may draw (28x28 float32: about 3 GiB)
-
-
-class UsageError(ValueError):
-    """A bad command line: main prints it as one line and exits 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: a bad option raises :class:`UsageError` instead of printing the usage."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        raise UsageError(f"{message} (`{self.prog} --help` lists the options)")
-
-
-def _at_least(low: int) -> Any:
-    """An argparse type: an integer >= ``low`` (the message names the value)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is out of range: must be >= {low}")
-        return value
-
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
-def _seed(text: str) -> int:
-    """An argparse type: a seed in 0..2**32-1."""
-    value = _at_least(0)(text)
-    if value >= 2**32:
-        raise argparse.ArgumentTypeError(f"{value} is out of range: a seed is in 0..2**32-1")
-    return value
-
-
-def _flag(name: str) -> str:
-    return "--" + ("split-seed" if name == "split_seed" else name.replace("_", "-"))
-
-
-def _field_comments(cls: type) -> dict[str, str]:
-    """The ``# comment`` beside each field in a dataclass's source (used as the option's help)."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    return {m.group(1): m.group(2).strip() for m in re.finditer(r"^\s+(\w+):[^#\n]*#(.*)$", source, re.MULTILINE)}
-
-
-def _config_fields(cls: type) -> list[tuple[str, Any, str]]:
-    """``(field name, type hint, help)`` for each plain field of a config dataclass, nested ones flattened."""
-    hints = typing.get_type_hints(cls)
-    comments = _field_comments(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            out += _config_fields(hint)
-        else:
-            default = f" (default {f.default!r})" if f.default is not dataclasses.MISSING else ""
-            out.append((f.name, hint, comments.get(f.name, "") + default))
-    return out
-
-
-def _add_config_options(parser: argparse.ArgumentParser, classes: Sequence[type]) -> None:
-    """One option per config field: ints, floats, strings, Literal choices, bools and tuples of ints."""
-    seen: set[str] = set()
-    for cls in classes:
-        group = parser.add_argument_group(cls.__name__)
-        for name, hint, help_text in _config_fields(cls):
-            if name in seen:
-                raise RuntimeError(f"config field {name!r} appears twice among {[c.__name__ for c in classes]}")
-            seen.add(name)
-            origin, args = typing.get_origin(hint), typing.get_args(hint)
-            kwargs: dict[str, Any] = {"default": None, "help": help_text, "dest": name}
-            if origin is typing.Literal:
-                kwargs.update(choices=list(args), type=type(args[0]))
-            elif hint is bool:
-                kwargs.update(type=lambda s: s.lower() in ("1", "true", "yes", "on"), metavar="BOOL")
-            elif origin is tuple:
-                kwargs.update(type=args[0], nargs="+")
-            elif hint in PARSE_TYPES:
-                kwargs.update(type=hint)
-            else:
-                continue
-            group.add_argument(_flag(name), **kwargs)
-
-
-def _apply_overrides(config: Any, values: dict[str, Any]) -> Any:
-    """A copy of a (nested) config with every field that has a non-None value in ``values`` replaced."""
-    changes = {}
-    for f in dataclasses.fields(config):
-        current = getattr(config, f.name)
-        if dataclasses.is_dataclass(current):
-            changes[f.name] = _apply_overrides(current, values)
-        elif values.get(f.name) is not None:
-            value = values[f.name]
-            changes[f.name] = tuple(value) if isinstance(current, tuple) else value
-    return dataclasses.replace(config, **changes)
 
 
 def _train(argv: Sequence[str]) -> int:
     from genlib.checkpoint import load_checkpoint
-    from genlib.cli_io import (
-        TrainPlan,
-        check_something_to_train,
-        file_stamp,
-        interrupted_message,
-        resume_configs,
-        run_plan,
-        summary,
-    )
+    from genlib.cli_io import TrainPlan, check_something_to_train, file_stamp, interrupted_message, resume_configs, run_plan, summary
     from genlib.families import FAMILIES, get_family
     from genlib.pretrained import get_recipe
 
@@ -168,33 +57,33 @@ def _train(argv: Sequence[str]) -> int:
     if stored and stored.family != family_name:
         raise ValueError(f"--resume {known.resume} is a {stored.family!r} checkpoint, not {family_name!r}")
     family = get_family(family_name)
-    parser = _Parser(prog=f"genlib train {family_name}", description=f"Train a {family.description}.")
+    parser = Parser(prog=f"genlib train {family_name}", description=f"Train a {family.description}.")
     parser.add_argument("family", nargs="?")
     parser.add_argument("--recipe", help="start from a named recipe (see `genlib recipes`); flags override it; "
                         "its result is slim and written only when training has finished")
     parser.add_argument("--out", type=Path, help="checkpoint to write (default: runs/<recipe>.safetensors, the --resume file, "
                         "or runs/<family>.safetensors)")
     parser.add_argument("--resume", type=Path, help="continue a run from its full checkpoint, with the configs stored in it")
-    parser.add_argument("--max-steps", type=_at_least(0), help="stop after this many optimisation steps in total")
-    parser.add_argument("--save-every", type=_at_least(0), default=0, help="also checkpoint every N steps (default: each epoch)")
+    parser.add_argument("--max-steps", type=at_least(0), help="stop after this many optimisation steps in total")
+    parser.add_argument("--save-every", type=at_least(0), default=0, help="also checkpoint every N steps (default: each epoch)")
     parser.add_argument("--slim", action="store_true", help="the final file holds weights only (small; cannot resume); "
                         "full checkpoints are saved while training")
     parser.add_argument("--overwrite-shipped", action="store_true", help="allow writing files in the shipped data/ folder")
     parser.add_argument("--download", action="store_true", help="download K49/KMNIST/MNIST if missing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--threads", type=_at_least(1), help="torch CPU threads (default: torch's choice; 1 while other work runs)")
-    _add_config_options(parser, [family.model_config, family.train_config])
+    parser.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: torch's choice; 1 while other work runs)")
+    add_config_options(parser, [family.model_config, family.train_config])
     args = parser.parse_args(argv)
     if (args.recipe, args.resume) != (known.recipe, known.resume):
         raise ValueError("spell --recipe and --resume out in full (they decide the options; abbreviations are not accepted)")
     values = vars(args)
     if stored is not None:
-        names = {name for cls in (family.model_config, family.train_config) for name, _, _ in _config_fields(cls)}
+        names = {name for cls in (family.model_config, family.train_config) for name, _, _ in config_fields(cls)}
         explicit = {k: v for k, v in values.items() if k in names and v is not None}
         model_config, train_config = resume_configs(family, stored, args.resume, explicit)
     else:
-        model_config = _apply_overrides(recipe.model_config if recipe else family.model_config(), values)
-        train_config = _apply_overrides(recipe.train_config if recipe else family.train_config(), values)
+        model_config = apply_overrides(recipe.model_config if recipe else family.model_config(), values)
+        train_config = apply_overrides(recipe.train_config if recipe else family.train_config(), values)
     check_something_to_train(train_config, stored, args.max_steps)
     default_out = Path("runs") / f"{recipe.name}.safetensors" if recipe else args.resume or Path("runs") / f"{family_name}.safetensors"
     plan = TrainPlan.make(family, model_config, train_config, args.out or default_out, slim=args.slim or recipe is not None,
@@ -221,7 +110,7 @@ def _train(argv: Sequence[str]) -> int:
 def _recipes(argv: Sequence[str]) -> int:
     from genlib.pretrained import RECIPES, pretrained_path, recipe_command
 
-    _Parser(prog="genlib recipes", description="List the recipes of the pretrained checkpoints.").parse_args(argv)
+    Parser(prog="genlib recipes", description="List the recipes of the pretrained checkpoints.").parse_args(argv)
     for recipe in RECIPES.values():
         status = "present" if pretrained_path(recipe.name).exists() else "missing"
         print(f"{recipe.name} ({status}): {recipe.description}\n    genlib train --recipe {recipe.name}\n    = {recipe_command(recipe)}")
@@ -252,13 +141,13 @@ def sample_labels(n: int, n_classes: int, n_styles: int, class_index: int | None
 def _sample(argv: Sequence[str]) -> int:
     import numpy as np
 
-    from genlib.atomic import atomic_write_all, check_output
+    from genlib.atomic import atomic_write_all, check_output, npz_writer
 
-    parser = _Parser(prog="genlib sample", description="Generate samples in K49's npz format.")
+    parser = Parser(prog="genlib sample", description="Generate samples in K49's npz format.")
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--n", type=_at_least(1), default=10, help="samples per requested (class, style) cell: "
+    parser.add_argument("--n", type=at_least(1), default=10, help="samples per requested (class, style) cell: "
                         "--n 10 on a 49-class, 2-style model gives 49 x 2 x 10 = 980 images")
-    parser.add_argument("--seed", type=_seed, default=0, help="noise seed, 0..2**32-1 (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="noise seed, 0..2**32-1 (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="FILE.npz (must end in .npz): arr_0 uint8 [N,28,28] ([N,H,W,3] for colour), classes, styles")
     parser.add_argument("--class", dest="class_index", type=int, help="only this class (default: every class)")
     parser.add_argument("--style", type=int, help="only this style code: 0 thin / 1 thick; with slant conditioning "
@@ -279,10 +168,6 @@ def _sample(argv: Sequence[str]) -> int:
     pixels = images[:, 0] if images.shape[1] == 1 else images.permute(0, 2, 3, 1)  # [N, H, W] or colour [N, H, W, 3]
     arr = (pixels.clamp(0, 1) * 255).round().to("cpu").numpy().astype(np.uint8)
 
-    def write_npz(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, arr_0=arr, classes=classes.numpy(), styles=styles.numpy())
-
     def write_png(tmp: Path) -> None:
         import matplotlib.pyplot as plt
 
@@ -295,13 +180,14 @@ def _sample(argv: Sequence[str]) -> int:
         finally:
             plt.close(fig)
 
-    written = atomic_write_all([(args.out, write_npz)] + ([(args.png, write_png)] if args.png is not None else []))
+    npz = npz_writer({"arr_0": arr, "classes": classes.numpy(), "styles": styles.numpy()})  # K49's format
+    written = atomic_write_all([(args.out, npz)] + ([(args.png, write_png)] if args.png is not None else []))
     print(f"wrote {' and '.join(map(str, written))}: {len(arr)} samples of {args.checkpoint.name} (seed {args.seed})")
     return 0
 
 
 def _data(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="genlib data", description="Inspect, download or rebuild datasets.")
+    parser = Parser(prog="genlib data", description="Inspect, download or rebuild datasets.")
     sub = parser.add_subparsers(dest="action", required=True)
     info = sub.add_parser("info", help="sizes, classes and style statistics of a dataset")
     info.add_argument("--dataset", default="kana49")
@@ -310,12 +196,7 @@ def _data(argv: Sequence[str]) -> int:
     build = sub.add_parser("build-kana49", help="regenerate the embedded Kana-49 dataset from its shipped atlas")
     build.add_argument("--out", type=Path, help="output folder (default: data/kana49)")
     args = parser.parse_args(argv)
-    from genlib.data.datasets import (
-        DataConfig,
-        load_dataset,
-        prepare_dataset,
-        repo_data_dir,
-    )
+    from genlib.data.datasets import DataConfig, load_dataset, prepare_dataset, repo_data_dir
 
     if args.action == "download":
         for split in ("train", "test"):
@@ -339,11 +220,11 @@ def _data(argv: Sequence[str]) -> int:
 def _evaluate(argv: Sequence[str]) -> int:
     from genlib.atomic import atomic_write_all, check_output
 
-    parser = _Parser(prog="genlib evaluate", description="Evaluate checkpoints with one metric suite.")
+    parser = Parser(prog="genlib evaluate", description="Evaluate checkpoints with one metric suite.")
     parser.add_argument("checkpoints", type=Path, nargs="+")
-    parser.add_argument("--out", type=Path, default=Path("results.md"), help="Markdown table, FILE.md (a .csv is written beside it)")
+    parser.add_argument("--out", type=Path, default=Path("runs/results.md"), help="Markdown table, FILE.md (default runs/results.md; a .csv is written beside it)")
     parser.add_argument("--n-per-cell", type=int, default=50, help="samples per (class, style) cell")
-    parser.add_argument("--seed", type=_seed, default=0, help="noise seed of the samples, 0..2**32-1 (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="noise seed of the samples, 0..2**32-1 (default 0)")
     args = parser.parse_args(argv)
     csv_path = args.out.with_suffix(".csv")
     check_output(args.out, "--out", ".md")
@@ -359,15 +240,15 @@ def _evaluate(argv: Sequence[str]) -> int:
 def _experiments(argv: Sequence[str]) -> int:
     from genlib.experiments import ExperimentBudget, run_experiments
 
-    parser = _Parser(prog="genlib experiments", description="Re-run the seed's architecture experiments on one budget.")
+    parser = Parser(prog="genlib experiments", description="Re-run the seed's architecture experiments on one budget.")
     parser.add_argument("--dataset", default="kana49", help="kana49 (embedded), k49, kmnist, mnist, mnist5k")
     parser.add_argument("--out", type=Path, help="results folder (default: data/experiments_<dataset>)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
     parser.add_argument("--checkpoints", type=Path, help="keep the trained checkpoints here (and reuse finished ones)")
-    parser.add_argument("--threads", type=_at_least(1), help="torch threads (default: torch's choice)")
-    _add_config_options(parser, [ExperimentBudget])
+    parser.add_argument("--threads", type=at_least(1), help="torch threads (default: torch's choice)")
+    add_config_options(parser, [ExperimentBudget])
     args = parser.parse_args(argv)
-    budget = _apply_overrides(ExperimentBudget(), vars(args))
+    budget = apply_overrides(ExperimentBudget(), vars(args))
     from genlib.data.datasets import repo_data_dir
 
     out = args.out or repo_data_dir() / f"experiments_{args.dataset}"
@@ -377,10 +258,10 @@ def _experiments(argv: Sequence[str]) -> int:
 
 
 def _report(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="genlib report", description="Execute the notebooks headless and keep their figures.")
+    parser = Parser(prog="genlib report", description="Execute the notebooks headless and keep their figures.")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/report-<timestamp>)")
     parser.add_argument("--notebooks", type=Path, default=Path("notebooks"))
-    parser.add_argument("--timeout", type=_at_least(1), default=900, help="seconds per cell (default 900)")
+    parser.add_argument("--timeout", type=at_least(1), default=900, help="seconds per cell (default 900)")
     args = parser.parse_args(argv)
     from genlib.report import run_report
 

@@ -1,4 +1,4 @@
-"""Dataclass configs to and from JSON dicts (for checkpoints and the CLI)."""
+"""Dataclass configs to and from JSON dicts (for checkpoints and the CLI), their flags and their ranges."""
 
 from __future__ import annotations
 
@@ -57,3 +57,8 @@ def check_range(
         right = "inf" if high is None else f"{high:g}"
         allowed = ("(" if low_open or low is None else "[") + f"{left}, {right}" + (")" if high_open or high is None else "]")
         raise ValueError(f"{name} must be a finite number in {allowed}, got {value!r}")
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of a config field: ``latent_dim`` → ``--latent-dim`` (``split_seed`` → ``--split-seed``)."""
+    return "--" + name.replace("_", "-")

@@ -9,25 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from genlib.losses import gradient_penalty
-from genlib.models.stylegan import (
-    Discriminator,
-    Generator,
-    StyleGANConfig,
-    blend_w,
-    broadcast_ws,
-    crossover_ws,
-)
-from genlib.models.stylegan_layers import (
-    AdaIN,
-    EqualConv2d,
-    EqualLinear,
-    MinibatchStdDev,
-    NoiseInjection,
-    PixelNorm,
-    downsample2x,
-    resize_to,
-    upsample2x,
-)
+from genlib.models.stylegan import Generator, StyleGANConfig, blend_w, broadcast_ws, crossover_ws
+from genlib.models.stylegan_discriminator import Discriminator
+from genlib.models.stylegan_layers import AdaIN, EqualConv2d, EqualLinear, MinibatchStdDev, NoiseInjection, PixelNorm, downsample2x, resize_to, upsample2x
 
 TINY = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=5)  # 4:16, 8:16, 16:8, 32:4 channels
 

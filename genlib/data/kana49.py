@@ -25,13 +25,12 @@ class holds equally many thin and thick images.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from genlib.atomic import atomic_write, atomic_write_npz
 from genlib.data.classmap import K49_CHARS, write_classmap_csv
 
 SPLIT_IDS: dict[str, int] = {"train": 0, "test": 1}
@@ -357,27 +356,11 @@ def median_rule_agreement(images: np.ndarray, labels: np.ndarray, thick: np.ndar
     return float((styles == thick.astype(np.int64)).mean())
 
 
-def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
-    """``np.savez_compressed`` into a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def build_kana49(out_dir: Path, atlas_path: Path, config: Kana49Config = Kana49Config()) -> dict[str, Path]:
     """Generate both splits and write the K49-format files, the factors and the classmap to ``out_dir``.
 
     Files: ``kana49-{train,test}-{imgs,labels,factors}.npz`` (images and labels as ``arr_0``, like
-    K49) and ``kana49_classmap.csv``. Each file is written to a temporary name and renamed.
+    K49) and ``kana49_classmap.csv``. Each file is written atomically.
 
     Returns:
         name → path of every file written (``"train-imgs"``, ..., ``"test-factors"``, ``"classmap"``).
@@ -398,12 +381,8 @@ def build_kana49(out_dir: Path, atlas_path: Path, config: Kana49Config = Kana49C
             images = np.concatenate([p[0] for p in parts])
             labels = np.concatenate([p[1] for p in parts])
             factors = {k: np.concatenate([p[2][k] for p in parts]) for k in FACTOR_DTYPES}
-            paths[f"{split}-imgs"] = save_npz_atomic(out_dir / f"kana49-{split}-imgs.npz", arr_0=images)
-            paths[f"{split}-labels"] = save_npz_atomic(out_dir / f"kana49-{split}-labels.npz", arr_0=labels)
-            paths[f"{split}-factors"] = save_npz_atomic(out_dir / f"kana49-{split}-factors.npz", **factors)
-    classmap = out_dir / "kana49_classmap.csv"
-    tmp = classmap.with_name(classmap.name + ".tmp")
-    write_classmap_csv(tmp)
-    os.replace(tmp, classmap)
-    paths["classmap"] = classmap
+            paths[f"{split}-imgs"] = atomic_write_npz(out_dir / f"kana49-{split}-imgs.npz", arr_0=images)
+            paths[f"{split}-labels"] = atomic_write_npz(out_dir / f"kana49-{split}-labels.npz", arr_0=labels)
+            paths[f"{split}-factors"] = atomic_write_npz(out_dir / f"kana49-{split}-factors.npz", **factors)
+    paths["classmap"] = atomic_write(out_dir / "kana49_classmap.csv", write_classmap_csv)
     return paths

@@ -12,9 +12,7 @@ Each AdaIN layer reads its own row of ``ws [B, num_ws, w_dim]``, which makes sty
 operation: :func:`blend_w` interpolates two codes (the seed's ``0.4 * w[0] + 0.6 * w[1]`` is ``t = 0.6``),
 :func:`crossover_ws` takes coarse layers from one code and fine layers from another.
 
-The discriminator mirrors the synthesis network (from-image layer per resolution, average-pool
-downsampling, minibatch standard deviation, fade-in) and is conditioned by projection
-(Miyato & Koyama 2018): ``D(x, c, s) = psi(h) + <E_c[c] + E_s[s], h> / sqrt(C)`` for final features ``h``.
+The discriminator, which mirrors the synthesis network, is in :mod:`genlib.models.stylegan_discriminator`.
 
 Images live in [-1, 1] at ``resolution`` (28x28 data is padded by 2 px each side to 32x32);
 :meth:`Generator.to_unit_images` crops back and maps to [0, 1].
@@ -27,21 +25,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlib.models.conditioning import check_labels
-from genlib.models.stylegan_layers import (
-    LRELU_SLOPE,
-    AdaIN,
-    EqualConv2d,
-    EqualLinear,
-    MinibatchStdDev,
-    NoiseInjection,
-    PixelNorm,
-    downsample2x,
-    upsample2x,
-)
+from genlib.models.stylegan_layers import AdaIN, EqualConv2d, EqualLinear, NoiseInjection, PixelNorm, lrelu, upsample2x
 
 NoiseMode = Literal["random", "const", "none"]
 NOISE_MODES: tuple[str, ...] = ("random", "const", "none")
@@ -109,16 +96,12 @@ class StyleGANConfig:
         return min(self.channel_base // (4 * 2**step), self.channel_max)
 
 
-def _check_label_pair(classes: Tensor, styles: Tensor, batch: int, cfg: StyleGANConfig) -> tuple[Tensor, Tensor]:
+def check_label_pair(classes: Tensor, styles: Tensor, batch: int, cfg: StyleGANConfig) -> tuple[Tensor, Tensor]:
     """Validated int64 ``classes`` and ``styles`` ``[B]`` for a batch of ``batch`` (clear ValueErrors)."""
     classes, styles = check_labels(classes, cfg.n_classes, "class"), check_labels(styles, cfg.n_styles, "style")
     if not classes.shape[0] == styles.shape[0] == batch:
         raise ValueError(f"batch sizes differ: {batch} inputs, {classes.shape[0]} classes, {styles.shape[0]} styles")
     return classes, styles
-
-
-def _lrelu(x: Tensor) -> Tensor:
-    return F.leaky_relu(x, LRELU_SLOPE)
 
 
 def blend_w(w_a: Tensor, w_b: Tensor, t: float) -> Tensor:
@@ -157,12 +140,12 @@ class MappingNetwork(nn.Module):
         """``z [B, z_dim]``, labels int64 ``[B]`` -> ``w [B, w_dim]`` (truncated towards the mean when psi < 1)."""
         if z.ndim != 2 or z.shape[1] != self.cfg.z_dim:
             raise ValueError(f"z must have shape [B, {self.cfg.z_dim}], got {tuple(z.shape)}")
-        classes, styles = _check_label_pair(classes, styles, z.shape[0], self.cfg)
+        classes, styles = check_label_pair(classes, styles, z.shape[0], self.cfg)
         c = self.class_embed(classes)  # E_c[c], [B, w_dim]
         s = self.style_embed(styles)  # E_s[s], [B, w_dim]
         x = torch.cat([self.norm(z), self.norm(c), self.norm(s)], dim=1)  # [B, z_dim + 2 w_dim]
         for layer in self.layers:
-            x = _lrelu(layer(x))
+            x = lrelu(layer(x))
         return self.truncate(x, classes, styles, psi, truncation) if psi != 1.0 else x
 
     def truncate(self, w: Tensor, classes: Tensor, styles: Tensor, psi: float, target: TruncationTarget = "label") -> Tensor:
@@ -225,7 +208,7 @@ class SynthesisBlock(nn.Module):
         noise = self._noise(i, x, mode, generator)
         if noise is not None:
             x = noise_layer(x, noise)
-        return adain(_lrelu(x), w)
+        return adain(lrelu(x), w)
 
     def forward(
         self, x: Tensor | None, w1: Tensor, w2: Tensor, noise_mode: NoiseMode, generator: torch.Generator | None
@@ -267,7 +250,7 @@ class SynthesisNetwork(nn.Module):
         Returns:
             ``[B, image_channels, 4 * 2**step, 4 * 2**step]``, roughly in [-1, 1].
         """
-        step = _check_step_alpha(self.cfg, step, alpha)
+        step = check_step_alpha(self.cfg, step, alpha)
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim == 2:
@@ -290,7 +273,8 @@ def broadcast_ws(w: Tensor, num_ws: int) -> Tensor:
     return w[:, None, :].expand(-1, num_ws, -1)
 
 
-def _check_step_alpha(cfg: StyleGANConfig, step: int | None, alpha: float) -> int:
+def check_step_alpha(cfg: StyleGANConfig, step: int | None, alpha: float) -> int:
+    """The growing step (``None``: the last) after checking it and the fade-in ``alpha`` in [0, 1]."""
     step = cfg.max_step if step is None else step
     if not 0 <= step <= cfg.max_step:
         raise ValueError(f"step must be in 0..{cfg.max_step}, got {step}")
@@ -361,52 +345,3 @@ class Generator(nn.Module):
         p = self.cfg.pad
         img = img[..., p : img.shape[-2] - p, p : img.shape[-1] - p]
         return ((img + 1) / 2).clamp(0, 1)  # x01 = (x + 1) / 2
-
-
-class DiscriminatorBlock(nn.Module):
-    """``conv3x3 -> lrelu -> conv3x3 -> lrelu -> avg-pool``: ``[B, C_in, S, S] -> [B, C_out, S/2, S/2]``."""
-
-    def __init__(self, in_ch: int, out_ch: int) -> None:
-        super().__init__()
-        self.conv1 = EqualConv2d(in_ch, in_ch, 3)
-        self.conv2 = EqualConv2d(in_ch, out_ch, 3)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return downsample2x(_lrelu(self.conv2(_lrelu(self.conv1(x)))))
-
-
-class Discriminator(nn.Module):
-    """Critic mirroring the synthesis network, conditioned on (class, style) by projection. Returns scores ``[B]``."""
-
-    def __init__(self, cfg: StyleGANConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        c0 = cfg.channels(0)
-        self.from_image = nn.ModuleList(EqualConv2d(cfg.image_channels, cfg.channels(i), 1) for i in range(cfg.num_blocks))
-        self.blocks = nn.ModuleList(DiscriminatorBlock(cfg.channels(i), cfg.channels(i - 1)) for i in range(1, cfg.num_blocks))
-        self.mbstd = MinibatchStdDev(cfg.mbstd_group)
-        self.conv = EqualConv2d(c0 + 1, c0, 3)
-        self.fc = EqualLinear(c0 * 16, c0)
-        self.out = EqualLinear(c0, 1, gain=1.0)
-        self.class_embed = nn.Embedding(cfg.n_classes, c0)  # projection E_c, rows ~ N(0, I)
-        self.style_embed = nn.Embedding(cfg.n_styles, c0)  # projection E_s
-
-    def forward(self, img: Tensor, classes: Tensor, styles: Tensor, step: int | None = None, alpha: float = 1.0) -> Tensor:
-        """``img [B, C, 4 * 2**step, 4 * 2**step]`` in [-1, 1], labels ``[B]`` -> scores ``[B]`` (real high)."""
-        step = _check_step_alpha(self.cfg, step, alpha)
-        size = 4 * 2**step
-        if img.ndim != 4 or img.shape[1:] != (self.cfg.image_channels, size, size):
-            raise ValueError(f"img must have shape [B, {self.cfg.image_channels}, {size}, {size}] at step {step}, got {tuple(img.shape)}")
-        classes, styles = _check_label_pair(classes, styles, img.shape[0], self.cfg)
-        x = _lrelu(self.from_image[step](img))
-        if step > 0:
-            x = self.blocks[step - 1](x)
-            if alpha < 1:
-                skip = _lrelu(self.from_image[step - 1](downsample2x(img)))  # the smaller network's input path
-                x = (1 - alpha) * skip + alpha * x
-            for i in range(step - 1, 0, -1):
-                x = self.blocks[i - 1](x)
-        x = _lrelu(self.conv(self.mbstd(x)))  # [B, c0, 4, 4]
-        h = _lrelu(self.fc(x.flatten(1)))  # final features h, [B, c0]
-        e = self.class_embed(classes) + self.style_embed(styles)  # E_c[c] + E_s[s], [B, c0]
-        return self.out(h).squeeze(1) + (e * h).sum(1) / math.sqrt(h.shape[1])  # psi(h) + <e, h> / sqrt(c0)

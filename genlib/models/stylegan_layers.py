@@ -19,6 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LRELU_SLOPE = 0.2  # leaky ReLU slope used by every StyleGAN layer (a fixed part of the architecture)
+
+
+def lrelu(x: Tensor) -> Tensor:
+    """The StyleGAN's activation: ``max(x, 0.2 x)``."""
+    return F.leaky_relu(x, LRELU_SLOPE)
 HE_GAIN = math.sqrt(2.0)  # gain for layers followed by a (leaky) ReLU
 
 

@@ -25,22 +25,9 @@ from torch import Tensor, nn
 
 from genlib.config import check_range
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
-from genlib.losses import (
-    d_bce_loss,
-    d_wasserstein_loss,
-    drift_penalty,
-    g_nonsaturating_loss,
-    g_wasserstein_loss,
-    gradient_penalty,
-    r1_penalty,
-)
-from genlib.models.stylegan import (
-    Discriminator,
-    Generator,
-    StyleGANConfig,
-    broadcast_ws,
-    crossover_ws,
-)
+from genlib.losses import d_bce_loss, d_wasserstein_loss, drift_penalty, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty, r1_penalty
+from genlib.models.stylegan import Generator, StyleGANConfig, broadcast_ws, crossover_ws
+from genlib.models.stylegan_discriminator import Discriminator
 from genlib.models.stylegan_layers import downsample2x, resize_to, upsample2x
 from genlib.models.stylegan_sample import sample
 from genlib.scaffold import Family, Run, check_label_counts, check_run_length
@@ -77,7 +64,7 @@ class StyleGANTrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("epochs", "fade_images", "stable_images", "ema_half_life_images"):
+        for name in ("fade_images", "stable_images", "ema_half_life_images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.penalty_every < 1:
@@ -240,10 +227,6 @@ def training_tensors(
     return images, classes, styles
 
 
-def _prepare(model_config: StyleGANConfig, train_config: StyleGANTrainConfig, data: PreparedData | None) -> tuple[Tensor, Tensor, Tensor]:
-    return training_tensors(model_config, train_config, data)  # run.data: the training tensors themselves
-
-
 def _build(model_config: StyleGANConfig, train_config: StyleGANTrainConfig) -> dict[str, nn.Module]:
     G, D = Generator(model_config), Discriminator(model_config)
     return {"generator": G, "discriminator": D, "ema": copy.deepcopy(G).eval().requires_grad_(False)}
@@ -269,7 +252,7 @@ FAMILY = Family(
     step=_step,
     sampler=("ema",),  # the EMA generator samples; a slim file keeps only it
     sample=sample,
-    prepare=_prepare,
+    prepare=training_tensors,  # run.data: the training tensors themselves
     tensors=lambda run: run.data,
     drop_last=True,
     slim=lambda names: ("ema",),
