@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from genlib.atomic import check_output
 from genlib.checkpoint import Checkpoint, read_meta, rewrite_checkpoint
-from genlib.config import config_from_dict
+from genlib.config import config_from_dict, flag_of
 
 SHIPPED_FLAG = "--overwrite-shipped"
 RESUME_MAY_CHANGE = ("epochs", "device")  # config fields a resumed run may change (also --save-every, --threads)
@@ -46,11 +46,6 @@ def flat_fields(config: Any) -> dict[str, Any]:
         value = getattr(config, f.name)
         out.update(flat_fields(value) if dataclasses.is_dataclass(value) else {f.name: value})
     return out
-
-
-def flag_of(name: str) -> str:
-    """The command-line flag of a config field (``latent_dim`` → ``--latent-dim``)."""
-    return "--" + ("split-seed" if name == "split_seed" else name.replace("_", "-"))
 
 
 def resume_configs(family: Any, stored: Checkpoint, path: Path, explicit: dict[str, Any]) -> tuple[Any, Any]:

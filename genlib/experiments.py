@@ -27,11 +27,10 @@ import torch
 
 from genlib import evaluation as E
 from genlib import families
-from genlib.atomic import atomic_write, atomic_write_text
+from genlib.atomic import atomic_write_npz, atomic_write_text
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
-from genlib.families import get_family
 from genlib.models.cgan import CGANConfig, conv_config
 from genlib.models.cgan_train import CGANTrainConfig
 from genlib.models.cvae import CVAEConfig
@@ -143,16 +142,11 @@ def _caption(base: PreparedData, budget: ExperimentBudget, classifier: Any) -> s
     )
 
 
-def sample_grid(row_path: Path, family: str, n_classes: int, seed: int) -> np.ndarray:
+def sample_grid(row_path: Path, n_classes: int, seed: int) -> np.ndarray:
     """uint8 ``[GRID_CLASSES * 2 * GRID_PER_CELL, 28, 28]``: the first classes, thin then thick, per model."""
     classes, styles = ordered_labels(min(GRID_CLASSES, n_classes), 2, GRID_PER_CELL)
     images = families.load(row_path).sample(classes, styles, seed=seed)
     return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-
-
-def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
-        np.savez_compressed(f, **arrays)
 
 
 def _write_outputs(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any], caption: str) -> None:
@@ -161,7 +155,7 @@ def _write_outputs(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.nd
     E.write_csv(table, out / "results.csv")
     atomic_write_text(out / "histories.json", json.dumps({r["name"]: r.get("history", []) for r in rows}, indent=1))
     atomic_write_text(out / "per_class.json", json.dumps({r["name"]: r.get("per_class", {}) for r in rows}))
-    atomic_write(out / "samples.npz", lambda tmp: _savez(tmp, grids))
+    atomic_write_npz(out / "samples.npz", **grids)
     atomic_write_text(out / "run.json", json.dumps(run, indent=1, default=str))
 
 
@@ -222,11 +216,11 @@ def run_experiments(
                 datasets[data_config] = prepare_dataset(data_config)
             data = datasets[data_config]
             if not _finished(path, exp):
-                get_family(exp.family).train(exp.model_config, exp.train_config, data=data, out=path, slim=True, progress=progress)
+                families.get_family(exp.family).train(exp.model_config, exp.train_config, data=data, out=path, slim=True, progress=progress)
             row = E.evaluate_checkpoint(path, n_per_cell=budget.n_per_cell, seed=budget.seed, data=data,
                                         classifier=classifier.model, reference=reference, name=exp.name)
             rows.append(row)
-            grids[exp.name] = sample_grid(path, exp.family, base.n_classes, budget.seed)
+            grids[exp.name] = sample_grid(path, base.n_classes, budget.seed)
             run["seconds"] = time.perf_counter() - tic
             _write_outputs(out, rows, grids, run, caption)
     if figures:

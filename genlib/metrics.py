@@ -17,11 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlib.data.preprocess import (
-    count_foreground_pixels,
-    labels_above_class_threshold,
-    slant_of_images,
-)
+from genlib.data.preprocess import count_foreground_pixels, labels_above_class_threshold, slant_of_images
 
 ArrayLike = Tensor | np.ndarray
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from genlib.checkpoint import read_meta
+from genlib.config import flag_of
 from genlib.data.datasets import DataConfig, class_names_of, repo_data_dir
 from genlib.families import Loaded, get_family, load
 from genlib.models.cgan import CGANConfig, conv_config
@@ -139,8 +140,7 @@ def _flags(config: Any, default: Any) -> list[str]:
         if is_dataclass(value):
             out += _flags(value, base)
         elif value != base:
-            flag = "--" + ("split-seed" if f.name == "split_seed" else f.name.replace("_", "-"))
-            out.append(f"{flag} {' '.join(map(str, value)) if isinstance(value, tuple) else value}")
+            out.append(f"{flag_of(f.name)} {' '.join(map(str, value)) if isinstance(value, tuple) else value}")
     return out
 
 

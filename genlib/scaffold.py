@@ -26,23 +26,12 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from genlib.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    restore_modules,
-    restore_optimizers,
-    restore_rng,
-    save_checkpoint,
-)
+from genlib.checkpoint import CheckpointError, load_checkpoint, restore_modules, restore_optimizers, restore_rng, save_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.batches import TensorBatches
 from genlib.data.conditions import style_names
-from genlib.data.datasets import (
-    DataConfig,
-    PreparedData,
-    class_names_of,
-    prepare_dataset,
-)
+from genlib.data import datasets
+from genlib.data.datasets import DataConfig, PreparedData, class_names_of
 from genlib.runtime import get_device, seed_everything
 from genlib.training import StepFn, TrainResult, TrainState, fit
 
@@ -86,7 +75,7 @@ def check_run_length(train_config: Any) -> None:
 
 def prepare_labelled(model_config: Any, train_config: Any, data: PreparedData | None) -> PreparedData:
     """The default ``Family.prepare``: ``data`` or ``prepare_dataset(train_config.data)``, label counts checked."""
-    data = data if data is not None else prepare_dataset(train_config.data)
+    data = data if data is not None else datasets.prepare_dataset(train_config.data)  # looked up at call time
     check_label_counts(model_config, data)
     return data
 
@@ -122,7 +111,7 @@ class Family:
         drop_last: drop the last, short batch of each epoch.
         evaluate: ``run -> {metric: float}`` after each epoch (e.g. validation loss), or None.
         before_fit, after_epoch: ``run -> None`` hooks (e.g. snapshot figures), or None.
-        checkpoint_extra: ``run -> JSON dict`` stored in every checkpoint, or None.
+        checkpoint_extra: ``run -> JSON dict`` stored in every checkpoint (computed once per run), or None.
         slim: ``module names -> the names a slim file keeps`` (None: all).
     """
 
@@ -212,12 +201,13 @@ def train_family(
     tensors = tuple(t.to(device) for t in family.tensors(run))
     batches = TensorBatches(tensors, train_config.batch_size, drop_last=family.drop_last, seed=train_config.seed)
     kept = family.slim_modules(modules)
+    extra = family.checkpoint_extra(run) if family.checkpoint_extra else None  # once: it describes the data, not the step
 
     def save(st: TrainState) -> None:
         save_checkpoint(
             out, family=family.name, model_config=model_config, train_config=train_config,
             modules={k: modules[k] for k in kept} if slim else modules, optimizers=None if slim else optimizers,
-            state=st.to_dict(), include_rng=not slim, extra=family.checkpoint_extra(run) if family.checkpoint_extra else None,
+            state=st.to_dict(), include_rng=not slim, extra=extra,
         )
 
     def after_epoch(st: TrainState) -> None:

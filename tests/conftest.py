@@ -57,11 +57,7 @@ def sheared(images: torch.Tensor, every: int = 4) -> torch.Tensor:
 def with_slant_condition(data: PreparedData) -> PreparedData:
     """Shear half the images, then add the slant bit to the style codes (``thick + 2 * slanted``) by the
     per-class median rule, as ``condition="thickness+slant"`` does."""
-    from genlib.data.preprocess import (
-        labels_above_class_threshold,
-        per_class_statistic,
-        slant_of_images,
-    )
+    from genlib.data.preprocess import labels_above_class_threshold, per_class_statistic, slant_of_images
 
     data = dataclasses.replace(data, train=dataclasses.replace(data.train, images=sheared(data.train.images)),
                                test=dataclasses.replace(data.test, images=sheared(data.test.images)))

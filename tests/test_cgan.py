@@ -9,24 +9,9 @@ import torch
 from torch import nn
 
 from conftest import make_tiny_data
-from genlib.losses import (
-    d_bce_loss,
-    d_wasserstein_loss,
-    g_nonsaturating_loss,
-    g_wasserstein_loss,
-    gradient_penalty,
-)
+from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
 from genlib.models import cgan_train
-from genlib.models.cgan import (
-    CGANConfig,
-    Discriminator,
-    Generator,
-    build_cgan,
-    conv_config,
-    sample,
-    to_model_range,
-    to_unit_range,
-)
+from genlib.models.cgan import CGANConfig, Discriminator, Generator, build_cgan, conv_config, sample, to_model_range, to_unit_range
 from genlib.training import TrainingDiverged, update_ema
 
 ARCHS = {

@@ -6,16 +6,11 @@ import dataclasses
 
 import pytest
 import torch
-
 from conftest import make_tiny_data
+
 from genlib.data.datasets import DataConfig
 from genlib.models import classifier_train
-from genlib.models.classifier import (
-    ClassifierConfig,
-    DomainClassifier,
-    classify,
-    predict,
-)
+from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify, predict
 from genlib.models.classifier_train import ClassifierTrainConfig
 
 SMALL = ClassifierConfig(channels=8, feature_dim=32)

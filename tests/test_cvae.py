@@ -9,14 +9,7 @@ import torch
 
 from genlib.losses import elbo_loss, gaussian_kl
 from genlib.models import cvae_train
-from genlib.models.cvae import (
-    CVAEConfig,
-    build_cvae,
-    decode_latents,
-    latent_grid,
-    reconstruct,
-    sample,
-)
+from genlib.models.cvae import CVAEConfig, build_cvae, decode_latents, latent_grid, reconstruct, sample
 
 ARCHS = {
     "seed": CVAEConfig(),

@@ -177,11 +177,11 @@ def test_download_with_wrong_md5_leaves_nothing(tmp_path, host):
     assert leftovers(dest) == []
 
 
-def test_a_killed_download_leaves_a_part_file_that_the_next_download_removes(tmp_path, host):
+def test_a_killed_download_leaves_a_temp_file_that_the_next_download_removes(tmp_path, host):
     good = host / "k49-test-labels.npz"
     dest = tmp_path / "data"
     dest.mkdir()
-    (dest / f".{good.name}.abc123.part").write_bytes(b"half a file")  # as SIGKILL mid-transfer leaves it
+    (dest / f"{good.name}.abc123.tmp").write_bytes(b"half a file")  # as SIGKILL mid-transfer leaves it
     download_file(good.as_uri(), dest / good.name, md5=md5_of(good.read_bytes()), size=None, progress=False)
     assert leftovers(dest) == [good.name]
 

@@ -8,12 +8,7 @@ import scipy.linalg
 import torch
 
 from genlib import metrics as M
-from genlib.data.preprocess import (
-    count_foreground_pixels,
-    per_class_statistic,
-    slant_of_images,
-    style_labels_by_median,
-)
+from genlib.data.preprocess import count_foreground_pixels, per_class_statistic, slant_of_images, style_labels_by_median
 
 
 def test_accuracy_and_balanced_accuracy_known_values() -> None:

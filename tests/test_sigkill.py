@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlib import scaffold
 from genlib.checkpoint import CheckpointError, load_checkpoint
 from genlib.cli import main
 from genlib.data import datasets
@@ -63,7 +62,7 @@ def test_sigkill_twenty_times_then_resume_is_exact(tmp_path, monkeypatch) -> Non
     def prepared(config=datasets.DataConfig(), root=None, download=False):  # prepared once, inherited by every child
         return cache.setdefault((config, root, download), real(config, root, download))
 
-    monkeypatch.setattr(scaffold, "prepare_dataset", prepared)
+    monkeypatch.setattr(datasets, "prepare_dataset", prepared)
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
     runs = tmp_path / "runs"

@@ -77,15 +77,7 @@ from genlib.checkpoint import load_checkpoint  # noqa: E402
 from genlib.models.stylegan import Generator, StyleGANConfig  # noqa: E402
 from genlib.models.stylegan_layers import downsample2x, upsample2x  # noqa: E402
 from genlib.models.stylegan_sample import sample, sample_mixed  # noqa: E402
-from genlib.models.stylegan_train import (  # noqa: E402
-    StyleGANTrainConfig,
-    ema_beta,
-    growth_phase,
-    images_to_full_resolution,
-    load,
-    real_images_at,
-    train,
-)
+from genlib.models.stylegan_train import StyleGANTrainConfig, ema_beta, growth_phase, images_to_full_resolution, load, real_images_at, train  # noqa: E402
 from genlib.training import update_ema  # noqa: E402
 
 TINY_MODEL = StyleGANConfig(z_dim=16, w_dim=16, channel_base=128, channel_max=16)  # 49 classes, 28 -> 32 px

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from genlib.atomic import atomic_write
 
 K49_BASE_URL = "https://codh.rois.ac.jp/kmnist/dataset/k49/"
 KMNIST_BASE_URL = "https://codh.rois.ac.jp/kmnist/dataset/kmnist/"
@@ -168,9 +169,10 @@ def download_file(
 ) -> Path:
     """Download ``url`` to ``dest`` atomically and verify it.
 
-    The bytes go to a temporary file next to ``dest``; only after the byte count (``size`` and the
-    server's Content-Length) and the md5 match is it renamed to ``dest`` (``os.replace``). On any
-    failure the temporary file is removed, so ``dest`` is either absent or complete and verified.
+    The bytes go to the temporary file of :func:`genlib.atomic.atomic_write`; only after the byte
+    count (``size`` and the server's Content-Length) and the md5 match is it renamed to ``dest``. On
+    any failure the temporary file is removed, so ``dest`` is either absent or complete and verified;
+    what a killed download left is removed by the next download of that file.
 
     Args:
         url: http(s):// or file:// URL.
@@ -187,21 +189,15 @@ def download_file(
     """
     from tqdm.auto import tqdm  # imported here: only a real download needs it
 
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in dest.parent.glob(f".{dest.name}.*.part"):  # what a killed download of this file left
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
+    def fetch(tmp: Path) -> None:  # into the temp file of an atomic write; raising leaves dest as it was
         digest = hashlib.md5(usedforsecurity=False)
         n_bytes = 0
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
                 header = response.headers.get("Content-Length")
                 announced = int(header) if header is not None and header.isdigit() else None
                 total = size if size is not None else announced
-                with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name,
+                with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=Path(dest).name,
                           disable=not progress, leave=False) as bar:
                     for chunk in iter(lambda: response.read(chunk_bytes), b""):
                         out.write(chunk)
@@ -223,13 +219,10 @@ def download_file(
             raise ChecksumError(
                 f"Downloaded {url} has md5 {digest.hexdigest()}, expected {md5}; it was not saved as {dest}. "
                 f"The transfer was corrupted or the host changed the file: try again, or place the "
-                f"original file in {dest.parent} by hand."
+                f"original file in {Path(dest).parent} by hand."
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a data file is readable by all
-        os.replace(tmp, dest)  # atomic on the same file system: dest is complete or absent
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+
+    return atomic_write(dest, fetch)
 
 
 def _offline_advice(dest: Path, url: str) -> str:

@@ -65,9 +65,7 @@ def load_mnist_split(
             the message says where to put the files and suggests ``mnist5k``.
     """
     _check_split(split)
-    from torchvision.datasets import (
-        MNIST,  # imported here: importing torchvision takes a second
-    )
+    from torchvision.datasets import MNIST  # imported here: importing torchvision takes a second
 
     raw_dir = Path(root) / "MNIST" / "raw"
     missing = [name for name in MNIST_RAW_FILES if not (raw_dir / name).is_file()]

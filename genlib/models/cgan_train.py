@@ -27,13 +27,7 @@ from torch import Tensor, nn
 
 from genlib.config import check_range
 from genlib.data.datasets import DataConfig
-from genlib.losses import (
-    d_bce_loss,
-    d_wasserstein_loss,
-    g_nonsaturating_loss,
-    g_wasserstein_loss,
-    gradient_penalty,
-)
+from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
 from genlib.models.snapshots import write_snapshot
 from genlib.runtime import autocast, check_precision

@@ -18,13 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlib.config import check_range
-from genlib.data.datasets import (
-    DataConfig,
-    LabelledImages,
-    PreparedData,
-    prepare_dataset,
-    repo_data_dir,
-)
+from genlib.data.datasets import DataConfig, LabelledImages, PreparedData, prepare_dataset, repo_data_dir
 from genlib.metrics import accuracy, balanced_accuracy
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify
 from genlib.scaffold import Family, Loaded, Run, check_run_length
