@@ -34,6 +34,40 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt, or not a genlib checkpoint."""
 
 
+# Names that changed, per family: checkpoints written before the change load under the new names.
+# kind -> {old: new}; "model_config" renames config fields, "metrics" the keys of the history and of
+# the running sums, "optimizers" the optimizer names (and so their tensors' names).
+LEGACY_NAMES: dict[str, dict[str, dict[str, str]]] = {
+    "stylegan": {
+        "model_config": {"z_dim": "latent_dim"},
+        "metrics": {"loss_d": "d_loss", "loss_g": "g_loss"},
+        "optimizers": {"opt_g": "generator", "opt_d": "discriminator"},
+    },
+}
+
+
+def upgrade_names(blob: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's metadata with its family's :data:`LEGACY_NAMES` replaced by today's names.
+
+    ``blob`` holds ``family``, ``model_config``, ``state`` and (when present) ``optimizers``; the
+    input is not changed. A blob without old names comes back equal.
+    """
+    table = LEGACY_NAMES.get(blob.get("family", ""), {})
+    if not table:
+        return blob
+
+    def rename(d: dict[str, Any], kind: str) -> dict[str, Any]:
+        return {table.get(kind, {}).get(k, k): v for k, v in d.items()}
+
+    state = dict(blob["state"])
+    state["history"] = [rename(row, "metrics") for row in state.get("history", [])]
+    state["running"] = rename(state.get("running", {}), "metrics")
+    out = {**blob, "model_config": rename(blob["model_config"], "model_config"), "state": state}
+    if "optimizers" in blob:
+        out["optimizers"] = rename(blob["optimizers"], "optimizers")
+    return out
+
+
 @dataclass
 class Checkpoint:
     """What :func:`load_checkpoint` returns: plain dicts and tensors, ready to rebuild a model."""
@@ -243,6 +277,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 name, param = key[len("model/") :].split("/", 1)
                 modules.setdefault(name, {})[param] = value
         optimizers = {name: _rebuild_optimizer_state(name, tensors, meta) for name, meta in blob["optimizers"].items()}
+        blob = upgrade_names({**blob, "optimizers": optimizers})
         rng = {k[len("rng/") :]: v for k, v in tensors.items() if k.startswith("rng/")}
         return Checkpoint(
             family=blob["family"],
@@ -250,7 +285,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             train_config=blob["train_config"],
             state=blob["state"],
             modules=modules,
-            optimizers=optimizers,
+            optimizers=blob["optimizers"],
             rng=rng,
             extra=blob["extra"],
         )
@@ -287,7 +322,7 @@ def read_meta(path: str | Path) -> CheckpointMeta:
     try:
         if metadata.get("format") != FORMAT:
             raise CheckpointError(f"{path} is not a genlib checkpoint (format {metadata.get('format')!r}, expected {FORMAT!r})")
-        blob = json.loads(metadata["genlib"])
+        blob = upgrade_names(json.loads(metadata["genlib"]))
         modules = tuple(sorted({k.split("/")[1] for k in keys if k.startswith("model/")}))
         return CheckpointMeta(blob["family"], blob["model_config"], blob["train_config"], blob["state"], modules)
     except CheckpointError:

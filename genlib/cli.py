@@ -5,7 +5,7 @@
     genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --seed 0 --out runs/samples.npz
     genlib evaluate data/*.safetensors --out runs/results.md
     genlib experiments --dataset kana49             # the K49 report's §6 experiments, one table
-    genlib data info | genlib data download k49 | genlib data build-kana49
+    genlib data list | genlib data info | genlib data download k49 | genlib data build-kana49
     genlib report                                   # run every notebook, keep the figures
 
 Options of ``train`` are generated from the family's config dataclasses, so every field of a
@@ -69,7 +69,6 @@ def _train(argv: Sequence[str]) -> int:
     parser.add_argument("--slim", action="store_true", help="the final file holds weights only (small; cannot resume); "
                         "full checkpoints are saved while training")
     parser.add_argument("--overwrite-shipped", action="store_true", help="allow writing files in the shipped data/ folder")
-    parser.add_argument("--download", action="store_true", help="download K49/KMNIST/MNIST if missing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: torch's choice; 1 while other work runs)")
     add_config_options(parser, [family.model_config, family.train_config])
@@ -92,14 +91,9 @@ def _train(argv: Sequence[str]) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    data = None
-    if args.download:
-        from genlib.data.datasets import prepare_dataset
-
-        data = prepare_dataset(train_config.data, download=True)
     before = file_stamp(plan.work)
     try:
-        outcome = run_plan(plan, data=data, max_steps=args.max_steps, save_every=args.save_every, progress=not args.no_progress)
+        outcome = run_plan(plan, max_steps=args.max_steps, save_every=args.save_every, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"genlib train: {interrupted_message(plan, before)}", file=sys.stderr)
         return 130
@@ -119,8 +113,6 @@ def _recipes(argv: Sequence[str]) -> int:
 
 def sample_labels(n: int, n_classes: int, n_styles: int, class_index: int | None, style: int | None) -> tuple[Any, Any]:
     """Requested labels: ``n`` per (class, style) cell over the chosen classes and styles, style fastest."""
-    import torch
-
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
     if class_index is not None and not 0 <= class_index < n_classes:
@@ -131,11 +123,11 @@ def sample_labels(n: int, n_classes: int, n_styles: int, class_index: int | None
     if total > MAX_SAMPLES:
         raise ValueError(f"--n {n} asks for {total:,} images (about {total * 28 * 28 * 4 / 2**30:,.0f} GiB as 28x28 float32): "
                          f"at most {MAX_SAMPLES:,} per call; lower --n or pick a --class")
-    classes = torch.arange(n_classes) if class_index is None else torch.tensor([class_index])
-    styles = torch.arange(n_styles) if style is None else torch.tensor([style])
-    grid_c = classes.repeat_interleave(len(styles) * n)
-    grid_s = styles.repeat_interleave(n).repeat(len(classes))
-    return grid_c, grid_s
+    from genlib.models.conditioning import label_grid
+
+    classes = range(n_classes) if class_index is None else [class_index]
+    styles = range(n_styles) if style is None else [style]
+    return label_grid(list(classes), list(styles), n)
 
 
 def _sample(argv: Sequence[str]) -> int:
@@ -187,17 +179,24 @@ def _sample(argv: Sequence[str]) -> int:
 
 
 def _data(argv: Sequence[str]) -> int:
-    parser = Parser(prog="genlib data", description="Inspect, download or rebuild datasets.")
+    from genlib.data.registry import DATASETS, dataset_names
+
+    parser = Parser(prog="genlib data", description="List, inspect, download or rebuild datasets.")
     sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="the datasets genlib knows: name, classes, whether synthetic or downloadable")
     info = sub.add_parser("info", help="sizes, classes and style statistics of a dataset")
-    info.add_argument("--dataset", default="kana49")
-    dl = sub.add_parser("download", help="download K49 / KMNIST / MNIST (md5-verified) into data/")
-    dl.add_argument("dataset", choices=["k49", "kmnist", "mnist"])
+    info.add_argument("--dataset", default="kana49", choices=dataset_names(), help="the dataset (default kana49)")
+    dl = sub.add_parser("download", help="download a dataset's files (md5-verified) into data/")
+    dl.add_argument("dataset", choices=dataset_names(downloadable=True))
     build = sub.add_parser("build-kana49", help="regenerate the embedded Kana-49 dataset from its shipped atlas")
     build.add_argument("--out", type=Path, help="output folder (default: data/kana49)")
     args = parser.parse_args(argv)
     from genlib.data.datasets import DataConfig, load_dataset, prepare_dataset, repo_data_dir
 
+    if args.action == "list":
+        for spec in DATASETS.values():
+            print(f"{spec.name:<8} {spec.n_classes:>2} classes  {spec.summary}")
+        return 0
     if args.action == "download":
         for split in ("train", "test"):
             raw = load_dataset(args.dataset, split, download=True)
@@ -229,7 +228,8 @@ def _evaluate(argv: Sequence[str]) -> int:
     csv_path = args.out.with_suffix(".csv")
     check_output(args.out, "--out", ".md")
     check_output(csv_path, "--out's table")
-    from genlib.evaluation import evaluate_checkpoints, write_csv, write_markdown_table
+    from genlib.evaluation import evaluate_checkpoints
+    from genlib.tables import write_csv, write_markdown_table
 
     rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed)
     atomic_write_all([(args.out, lambda tmp: write_markdown_table(rows, tmp)), (csv_path, lambda tmp: write_csv(rows, tmp))])
@@ -238,10 +238,11 @@ def _evaluate(argv: Sequence[str]) -> int:
 
 
 def _experiments(argv: Sequence[str]) -> int:
+    from genlib.data.registry import dataset_names
     from genlib.experiments import ExperimentBudget, run_experiments
 
     parser = Parser(prog="genlib experiments", description="Re-run the seed's architecture experiments on one budget.")
-    parser.add_argument("--dataset", default="kana49", help="kana49 (embedded), k49, kmnist, mnist, mnist5k")
+    parser.add_argument("--dataset", default="kana49", choices=dataset_names(), help="the dataset (default kana49, embedded)")
     parser.add_argument("--out", type=Path, help="results folder (default: data/experiments_<dataset>)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
     parser.add_argument("--checkpoints", type=Path, help="keep the trained checkpoints here (and reuse finished ones)")

@@ -22,10 +22,11 @@ from typing import Any, Callable
 
 from genlib.atomic import check_output
 from genlib.checkpoint import Checkpoint, read_meta, rewrite_checkpoint
+from genlib.cli_options import apply_overrides
 from genlib.config import config_from_dict, flag_of
 
 SHIPPED_FLAG = "--overwrite-shipped"
-RESUME_MAY_CHANGE = ("epochs", "device")  # config fields a resumed run may change (also --save-every, --threads)
+RESUME_MAY_CHANGE = ("epochs", "device", "download")  # config fields a resumed run may change (also --save-every, --threads)
 def is_shipped(path: str | Path) -> bool:
     """True when ``path`` lies in the repository's ``data/`` folder (``$GENLIB_DATA`` if set)."""
     from genlib.data.datasets import repo_data_dir
@@ -70,10 +71,10 @@ def resume_configs(family: Any, stored: Checkpoint, path: Path, explicit: dict[s
             shown = " ".join(map(str, given)) if isinstance(given, tuple) else given
             raise ValueError(
                 f"{flag_of(name)} {shown} differs from the checkpoint's {name}={current.get(name)!r}: a resumed run keeps its "
-                f"configuration (it may change --epochs, --device, --save-every, --threads)"
+                f"configuration (it may change --epochs, --device, --download, --save-every, --threads)"
             )
     changes = {k: v for k, v in explicit.items() if k in RESUME_MAY_CHANGE}
-    return model_config, dataclasses.replace(train_config, **changes)
+    return model_config, apply_overrides(train_config, changes)
 
 
 def check_something_to_train(train_config: Any, stored: Checkpoint | None, max_steps: int | None) -> None:

@@ -55,6 +55,14 @@ def seed_arg(text: str) -> int:
     return value
 
 
+def parse_bool(text: str) -> bool:
+    """``true/yes/on/1`` or ``false/no/off/0`` (any case); anything else is a usage error."""
+    value = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def field_comments(cls: type) -> dict[str, str]:
     """The ``# comment`` beside each field in a dataclass's source (used as the option's help)."""
     try:
@@ -92,8 +100,8 @@ def add_config_options(parser: argparse.ArgumentParser, classes: Sequence[type])
             kwargs: dict[str, Any] = {"default": None, "help": help_text, "dest": name}
             if origin is typing.Literal:
                 kwargs.update(choices=list(args), type=type(args[0]))
-            elif hint is bool:
-                kwargs.update(type=lambda s: s.lower() in ("1", "true", "yes", "on"), metavar="BOOL")
+            elif hint is bool:  # --flag alone means true; --flag false turns a recipe's true off
+                kwargs.update(type=parse_bool, nargs="?", const=True, metavar="BOOL")
             elif origin is tuple:
                 kwargs.update(type=args[0], nargs="+")
             elif hint in PARSE_TYPES:

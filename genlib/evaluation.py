@@ -1,4 +1,4 @@
-"""Evaluate generator checkpoints with one protocol and write the results as tables.
+"""Evaluate generator checkpoints with one protocol (the rows of :mod:`genlib.tables`).
 
 The protocol (every family, every checkpoint, one seed):
 
@@ -15,7 +15,6 @@ The protocol (every family, every checkpoint, one seed):
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass
@@ -27,24 +26,16 @@ import torch
 from torch import Tensor
 
 from genlib import metrics as M
-from genlib.atomic import atomic_write, atomic_write_text
 from genlib.checkpoint import read_meta
 from genlib.config import config_from_dict
 from genlib.data.conditions import style_factor
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.models.classifier import DomainClassifier, classify
-from genlib.plots import ordered_labels
+from genlib.models.conditioning import ordered_labels
+from genlib.tables import markdown_table, read_csv  # noqa: F401  (re-exported for the notebooks)
 
 SampleFn = Callable[[Tensor, Tensor, int], Tensor]  # (classes [N], styles [N], seed) -> images [N, 1, 28, 28] in [0, 1]
 CHUNK = 1024  # images per sampling call: bounds memory, and the seeds per chunk fix the samples
-
-# Column order of the tables; the values are format specs for Markdown (CSV keeps full precision).
-COLUMNS: dict[str, str] = {
-    "name": "", "family": "", "dataset": "", "epochs": "d", "steps": "d", "train_seconds": ".0f", "params": ",d",
-    "samples_per_s": ".0f", "cond_accuracy": ".3f", "style_agreement": ".3f", "slant_agreement": ".3f",
-    "fid": ".2f", "fid_floor": ".2f", "diversity": ".3f", "test_neg_elbo": ".1f", "test_mse": ".4f", "n_samples": "d",
-}
-
 
 @dataclass
 class RealReference:
@@ -202,7 +193,7 @@ def evaluate_checkpoint(
         reference: precomputed real features (shared by :func:`evaluate_checkpoints`).
         name: the row's name (default: the file stem).
     Returns:
-        one table row (see :data:`COLUMNS`) plus ``per_class``, ``history`` and ``dataset``.
+        one table row (see :data:`genlib.tables.COLUMNS`) plus ``per_class``, ``history`` and ``dataset``.
     """
     from genlib.families import load
 
@@ -215,7 +206,7 @@ def evaluate_checkpoint(
     elif data.config.dataset != data_config.dataset:
         raise ValueError(f"{path} was trained on {data_config.dataset!r} but data is {data.config.dataset!r}")
     if classifier is None:
-        from genlib.models.classifier_train import load_or_train_classifier
+        from genlib.judge import load_or_train_classifier
 
         classifier = load_or_train_classifier(data.config.dataset, data=data).model
     model = loaded.model
@@ -265,7 +256,7 @@ def evaluate_checkpoints(
         if config not in datasets:
             datasets[config] = data if data is not None else prepare_dataset(config)
         if config.dataset not in classifiers:
-            from genlib.models.classifier_train import load_or_train_classifier
+            from genlib.judge import load_or_train_classifier
 
             classifiers[config.dataset] = classifier if classifier is not None else load_or_train_classifier(config.dataset, data=datasets[config]).model
         if config not in references:
@@ -280,65 +271,3 @@ def evaluate_checkpoints(
 
 
 # --- tables -----------------------------------------------------------------------------------
-
-
-def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:
-    if columns is not None:
-        return list(columns)
-    present = {k for row in rows for k, v in row.items() if not isinstance(v, (dict, list))}
-    return [c for c in COLUMNS if c in present] + sorted(present - set(COLUMNS))
-
-
-def _format(value: Any, spec: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if spec and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format(int(value) if spec.endswith("d") else value, spec)
-    return str(value)
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], *, columns: Sequence[str] | None = None, caption: str = "") -> str:
-    """The scalar columns of ``rows`` as a Markdown table (``–`` where a row has no value)."""
-    cols = _columns(rows, columns)
-    lines = [caption, ""] if caption else []
-    lines.append("| " + " | ".join(cols) + " |")
-    lines.append("|" + "|".join("---" if COLUMNS.get(c, "") == "" else "---:" for c in cols) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(_format(row.get(c), COLUMNS.get(c, ".4g")) for c in cols) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_markdown_table(
-    rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None, caption: str = ""
-) -> Path:
-    """Write :func:`markdown_table` to ``path`` (parent folders are created)."""
-    return atomic_write_text(path, markdown_table(rows, columns=columns, caption=caption))
-
-
-def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, *, columns: Sequence[str] | None = None) -> Path:
-    """Write the scalar columns of ``rows`` as CSV at full precision (empty cells where missing)."""
-    cols = _columns(rows, columns)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({c: row.get(c, "") for c in cols})
-
-    return atomic_write(path, write)
-
-
-def read_csv(path: str | Path) -> list[dict[str, Any]]:
-    """Read a table written by :func:`write_csv`, turning numeric cells back into int/float."""
-
-    def parse(text: str) -> Any:
-        for kind in (int, float):
-            try:
-                return kind(text)
-            except ValueError:
-                pass
-        return text if text != "" else None
-
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -27,6 +27,7 @@ import torch
 
 from genlib import evaluation as E
 from genlib import families
+from genlib import tables as T
 from genlib.atomic import atomic_write_npz, atomic_write_text
 from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
@@ -35,7 +36,7 @@ from genlib.models.cgan import CGANConfig, conv_config
 from genlib.models.cgan_train import CGANTrainConfig
 from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
-from genlib.plots import ordered_labels
+from genlib.models.conditioning import ordered_labels
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -151,8 +152,8 @@ def sample_grid(row_path: Path, n_classes: int, seed: int) -> np.ndarray:
 
 def _write_outputs(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any], caption: str) -> None:
     table = [{k: v for k, v in r.items() if k not in ("history", "per_class")} for r in rows]
-    E.write_markdown_table(table, out / "results.md", caption=caption)
-    E.write_csv(table, out / "results.csv")
+    T.write_markdown_table(table, out / "results.md", caption=caption)
+    T.write_csv(table, out / "results.csv")
     atomic_write_text(out / "histories.json", json.dumps({r["name"]: r.get("history", []) for r in rows}, indent=1))
     atomic_write_text(out / "per_class.json", json.dumps({r["name"]: r.get("per_class", {}) for r in rows}))
     atomic_write_npz(out / "samples.npz", **grids)
@@ -182,7 +183,7 @@ def run_experiments(
         the rows: first the real held-out images (the ceiling), then one per experiment.
         Results are rewritten after every experiment, so an interrupted run keeps what it finished.
     """
-    from genlib.models.classifier_train import load_or_train_classifier
+    from genlib.judge import load_or_train_classifier
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -265,7 +266,7 @@ def losses_figure(histories: dict[str, list[dict[str, float]]], ncols: int = 5) 
 def load_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
     """``(rows, histories, sample grids, run info)`` as :func:`run_experiments` saved them."""
     out = Path(out_dir)
-    rows = E.read_csv(out / "results.csv")
+    rows = T.read_csv(out / "results.csv")
     histories = json.loads((out / "histories.json").read_text())
     grids = {k: v.astype(np.float32) / 255 for k, v in np.load(out / "samples.npz").items()}
     return rows, histories, grids, json.loads((out / "run.json").read_text())

@@ -13,7 +13,6 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -125,7 +124,7 @@ def class_style_grid(
 
     Args:
         images: ``[C * S, 1, 28, 28]`` ordered class-major with the style index varying fastest
-            (as :func:`ordered_labels` makes them); an index of -1 cell may be blank (all zeros).
+            (as :func:`genlib.models.conditioning.ordered_labels` makes them); an index of -1 cell may be blank (all zeros).
     """
     use_kana_font()
     x = to_numpy_images(images)
@@ -221,10 +220,3 @@ def save_figure(fig: Figure, path: str, dpi: int = 120) -> None:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
     finally:
         plt.close(fig)
-
-
-def ordered_labels(n_classes: int, n_styles: int = 2, per_cell: int = 1) -> tuple[Tensor, Tensor]:
-    """Class and style labels for a class x style grid, style varying fastest: int64 ``[C*S*per_cell]`` each."""
-    classes = torch.arange(n_classes).repeat_interleave(n_styles * per_cell)
-    styles = torch.arange(n_styles).repeat_interleave(per_cell).repeat(n_classes)
-    return classes, styles

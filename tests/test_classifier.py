@@ -9,6 +9,7 @@ import torch
 from conftest import make_tiny_data
 
 from genlib.data.datasets import DataConfig
+from genlib import judge
 from genlib.models import classifier_train
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify, predict
 from genlib.models.classifier_train import ClassifierTrainConfig
@@ -90,22 +91,22 @@ def test_wrong_class_count_and_wrong_family(tiny_data, tmp_path) -> None:
 
 def test_load_or_train_trains_once_then_loads(tiny_data, tmp_path) -> None:
     config = quick(epochs=1, data=DataConfig(dataset="kana49"))
-    first = classifier_train.load_or_train_classifier("kana49", root=tmp_path, data=tiny_data, train_config=config)
-    path = classifier_train.classifier_path("kana49", tmp_path)
+    first = judge.load_or_train_classifier("kana49", root=tmp_path, data=tiny_data, train_config=config)
+    path = judge.classifier_path("kana49", tmp_path)
     assert path.is_file() and path.name == "classifier_kana49.safetensors"
     stamp = path.stat().st_mtime_ns
-    second = classifier_train.load_or_train_classifier("kana49", root=tmp_path)  # no data needed: it loads
+    second = judge.load_or_train_classifier("kana49", root=tmp_path)  # no data needed: it loads
     assert path.stat().st_mtime_ns == stamp
     x = tiny_data.test.images[:4]
     assert torch.equal(first.model.logits(x), second.model.logits(x))
     with pytest.raises(ValueError, match="'mnist'"):
-        classifier_train.load_or_train_classifier("mnist", root=tmp_path, train_config=config)
+        judge.load_or_train_classifier("mnist", root=tmp_path, train_config=config)
 
 
 def test_load_or_train_detects_a_rebuilt_dataset(tiny_data, tmp_path) -> None:
     config = quick(epochs=1)
-    classifier_train.load_or_train_classifier("kana49", root=tmp_path, data=tiny_data, train_config=config)
-    classifier_train.load_or_train_classifier("kana49", root=tmp_path, data=tiny_data)  # same images: fine
+    judge.load_or_train_classifier("kana49", root=tmp_path, data=tiny_data, train_config=config)
+    judge.load_or_train_classifier("kana49", root=tmp_path, data=tiny_data)  # same images: fine
     changed = dataclasses.replace(tiny_data, test=tiny_data.test.subset(torch.arange(len(tiny_data.test)).flip(0)))
     with pytest.raises(ValueError, match="rebuilt"):
-        classifier_train.load_or_train_classifier("kana49", root=tmp_path, data=changed)
+        judge.load_or_train_classifier("kana49", root=tmp_path, data=changed)

@@ -23,7 +23,7 @@ def test_demo_folder_is_colour_and_varied(tmp_path) -> None:
 
 def test_stylegan_trains_and_samples_in_colour(tmp_path) -> None:
     root = make_demo_folder(tmp_path / "demo", n_per_class=8, size=16)
-    model = StyleGANConfig(resolution=16, image_size=16, image_channels=3, n_classes=2, z_dim=16, w_dim=16,
+    model = StyleGANConfig(resolution=16, image_size=16, image_channels=3, n_classes=2, latent_dim=16, w_dim=16,
                            channel_base=64, channel_max=16)
     config = StyleGANTrainConfig(image_folder=str(root), epochs=2, batch_size=8, stable_images=8, fade_images=8, device="cpu")
     result = train(model, config, out=tmp_path / "colour.safetensors", slim=True, progress=False)
@@ -59,7 +59,7 @@ def test_genlib_trains_on_a_colour_folder_and_samples_colour(tmp_path) -> None:
 
     root = make_demo_folder(tmp_path / "demo", n_per_class=8, size=16)
     assert main(["train", "stylegan", "--image-folder", str(root), "--interpolation", "nearest", "--resolution", "16",
-                 "--image-size", "16", "--image-channels", "3", "--n-classes", "2", "--z-dim", "16", "--w-dim", "16",
+                 "--image-size", "16", "--image-channels", "3", "--n-classes", "2", "--latent-dim", "16", "--w-dim", "16",
                  "--channel-base", "64", "--channel-max", "16", "--epochs", "1", "--batch-size", "8", "--stable-images", "8",
                  "--fade-images", "8", "--device", "cpu", "--out", str(tmp_path / "colour.safetensors")]) == 0
     out, png = tmp_path / "s.npz", tmp_path / "s.png"

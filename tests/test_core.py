@@ -138,7 +138,7 @@ def test_every_family_trains_on_thickness_and_slant_and_rejects_two_style_models
     cases = {
         "cvae": (cvae_train.train, CVAEConfig(arch="conv", latent_dim=4, hidden_dim=16, channels=4), cvae_train.CVAETrainConfig(batch_size=32)),
         "cgan": (cgan_train.train, conv_config(channels=4), cgan_train.CGANTrainConfig(batch_size=32)),
-        "stylegan": (stylegan_train.train, StyleGANConfig(z_dim=8, w_dim=8, channel_base=64, channel_max=8),
+        "stylegan": (stylegan_train.train, StyleGANConfig(latent_dim=8, w_dim=8, channel_base=64, channel_max=8),
                      stylegan_train.StyleGANTrainConfig(batch_size=8, device="cpu")),
     }
     for name, (train, model_config, train_config) in cases.items():

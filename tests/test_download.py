@@ -7,6 +7,7 @@ here and passed in as the "published" ones, served over file:// and over an HTTP
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -19,15 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genlib.data import download as dl
+from genlib.data import registry
 from genlib.data.download import (
     ChecksumError,
     DatasetUnavailableError,
     RemoteFile,
     download_file,
     ensure_files,
-    load_k49_split,
-    load_kmnist_split,
+    load_codh_split,
     read_npz_array,
 )
 
@@ -120,12 +120,13 @@ def closed_port() -> int:
 
 
 def test_published_files_are_well_formed():
-    for files, key in ((dl.K49_FILES, "k49"), (dl.KMNIST_FILES, "kmnist")):
-        assert len({f.name for f in files}) == 5
-        for f in files:
+    for key in ("k49", "kmnist"):
+        spec = registry.get_dataset(key)
+        assert len({f.name for f in spec.files}) == 5 and spec.downloadable and spec.reader == "codh"
+        for f in spec.files:
             assert f.name.startswith(key) and re.fullmatch("[0-9a-f]{32}", f.md5) and f.size > 0
-    assert dl.K49_BASE_URL == "https://codh.rois.ac.jp/kmnist/dataset/k49/"
-    assert dl.KMNIST_BASE_URL == "https://codh.rois.ac.jp/kmnist/dataset/kmnist/"
+    assert registry.get_dataset("k49").base_url == "https://codh.rois.ac.jp/kmnist/dataset/k49/"
+    assert registry.get_dataset("kmnist").base_url == "https://codh.rois.ac.jp/kmnist/dataset/kmnist/"
 
 
 # --- downloads ----------------------------------------------------------------------------------
@@ -157,9 +158,8 @@ def test_download_over_file_url_then_reuse_without_network(tmp_path, host):
 def test_env_var_overrides_the_base_url(tmp_path, host, monkeypatch):
     monkeypatch.setenv("GENLIB_KMNIST_BASE_URL", host.as_uri())
     files = published(host, "kmnist-train-imgs.npz", "kmnist-train-labels.npz")  # the fakes' md5s
-    spec = dl._RemoteDataset("kmnist", "Kuzushiji-MNIST", files, dl.KMNIST_BASE_URL, "GENLIB_KMNIST_BASE_URL", 10)
-    monkeypatch.setitem(dl._DATASETS, "kmnist", spec)
-    images, labels = load_kmnist_split(tmp_path / "kmnist", "train", download=True, progress=False)
+    monkeypatch.setitem(registry.DATASETS, "kmnist", dataclasses.replace(registry.get_dataset("kmnist"), files=files))
+    images, labels = load_codh_split("kmnist", tmp_path / "kmnist", "train", download=True, progress=False)
     assert images.shape == (12, 28, 28) and images.dtype == np.uint8
     assert labels.dtype == np.int64 and labels.min() >= 0 and labels.max() <= 9
     expected_images, expected_labels = fake_split(12, 10, seed=22)
@@ -230,9 +230,9 @@ def test_http_error_and_timeout_give_guidance(tmp_path, host, http_host):
 def test_missing_without_download_says_what_to_do(tmp_path):
     dest = tmp_path / "k49"
     with pytest.raises(DatasetUnavailableError) as info:
-        load_k49_split(dest, "test", download=False)
+        load_codh_split("k49", dest, "test", download=False)
     message = str(info.value)
-    for text in ("k49-test-imgs.npz", "k49-test-labels.npz", str(dest), dl.K49_BASE_URL + "k49-test-imgs.npz",
+    for text in ("k49-test-imgs.npz", "k49-test-labels.npz", str(dest), registry.get_dataset("k49").base_url + "k49-test-imgs.npz",
                  'load_dataset("kana49")', "--dataset kana49", "download=True"):
         assert text in message
     assert leftovers(dest) == []
@@ -270,7 +270,7 @@ def test_real_k49_md5s_guard_hand_placed_files(tmp_path, host):
     (dest / "k49-test-labels.npz").write_bytes((host / "k49-test-labels.npz").read_bytes())
     (dest / "k49-test-imgs.npz").write_bytes((host / "k49-test-imgs.npz").read_bytes())
     with pytest.raises(ChecksumError, match="k49-test-imgs.npz"):  # a fake is not the published file
-        load_k49_split(dest, "test", download=False)
+        load_codh_split("k49", dest, "test", download=False)
 
 
 # --- reading archives ---------------------------------------------------------------------------
@@ -339,17 +339,15 @@ def _place_split(dest: Path, key: str, images: np.ndarray, labels: np.ndarray, m
     blobs = {f"{key}-test-imgs.npz": npz_bytes(arr_0=images), f"{key}-test-labels.npz": npz_bytes(arr_0=labels)}
     for name, data in blobs.items():
         (dest / name).write_bytes(data)
-    spec = dl._DATASETS[key]
     files = tuple(remote(name, data) for name, data in blobs.items())
-    monkeypatch.setitem(dl._DATASETS, key, dl._RemoteDataset(key, spec.title, files, spec.default_base_url,
-                                                             spec.env_var, spec.n_classes))
+    monkeypatch.setitem(registry.DATASETS, key, dataclasses.replace(registry.get_dataset(key), files=files))
 
 
 def test_split_lengths_must_agree(tmp_path, monkeypatch):
     images, labels = fake_split(6, 49)
     _place_split(tmp_path, "k49", images, labels[:5], monkeypatch)
     with pytest.raises(ValueError, match="6 images but .*5 labels"):
-        load_k49_split(tmp_path, "test", download=False)
+        load_codh_split("k49", tmp_path, "test", download=False)
 
 
 @pytest.mark.parametrize("bad_label", [10, 255])
@@ -358,18 +356,18 @@ def test_labels_out_of_range(tmp_path, monkeypatch, bad_label):
     labels[3] = bad_label
     _place_split(tmp_path, "kmnist", images, labels, monkeypatch)
     with pytest.raises(ValueError, match=f"0..{bad_label}.*classes 0..9"):
-        load_kmnist_split(tmp_path, "test", download=False)
+        load_codh_split("kmnist", tmp_path, "test", download=False)
 
 
 def test_k49_labels_up_to_48_are_fine(tmp_path, monkeypatch):
     images, labels = fake_split(6, 49)
     labels[0] = 48
     _place_split(tmp_path, "k49", images, labels, monkeypatch)
-    got_images, got_labels = load_k49_split(tmp_path, "test", download=False)
+    got_images, got_labels = load_codh_split("k49", tmp_path, "test", download=False)
     assert got_labels.dtype == np.int64 and got_labels.max() == 48
     np.testing.assert_array_equal(got_images, images)
 
 
 def test_bad_split_name(tmp_path):
-    with pytest.raises(ValueError, match="'train', 'test'.*'val'"):
-        load_k49_split(tmp_path, "val", download=False)
+    with pytest.raises(ValueError, match="'val'.*train, test"):
+        load_codh_split("k49", tmp_path, "val", download=False)

@@ -13,6 +13,7 @@ import torch
 
 from conftest import make_tiny_data, with_slant_condition
 from genlib import evaluation as E
+from genlib import tables as T
 from genlib.data.datasets import PreparedData
 from genlib.data.preprocess import count_foreground_pixels, style_labels_by_median
 from genlib.models import classifier_train, cvae_train
@@ -177,7 +178,7 @@ ROWS = [
 
 
 def test_markdown_table(tmp_path) -> None:
-    path = E.write_markdown_table(ROWS, tmp_path / "t.md", caption="Caption.")
+    path = T.write_markdown_table(ROWS, tmp_path / "t.md", caption="Caption.")
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "Caption."
     assert lines[2] == "| name | family | epochs | cond_accuracy | fid | test_mse | note |"
@@ -187,8 +188,8 @@ def test_markdown_table(tmp_path) -> None:
 
 
 def test_csv_round_trip(tmp_path) -> None:
-    path = E.write_csv(ROWS, tmp_path / "t.csv")
-    back = E.read_csv(path)
+    path = T.write_csv(ROWS, tmp_path / "t.csv")
+    back = T.read_csv(path)
     assert back[0]["fid"] == 1.23456 and back[0]["epochs"] == 3 and back[0]["test_mse"] is None
     assert math.isnan(back[1]["fid"]) and back[1]["note"] == "hi"
     assert "per_class" not in back[0]
@@ -264,7 +265,7 @@ def test_run_experiments_writes_the_table(tmp_path) -> None:
     assert [r["name"] for r in rows] == ["real (held-out)", "cvae-seed", "cgan-seed"]
     for name in ("results.md", "results.csv", "histories.json", "per_class.json", "samples.npz", "samples.png", "losses.png", "run.json"):
         assert (tmp_path / name).is_file(), name
-    table = E.read_csv(tmp_path / "results.csv")
+    table = T.read_csv(tmp_path / "results.csv")
     assert [r["name"] for r in table] == ["real (held-out)", "cvae-seed", "cgan-seed"] and table[1]["epochs"] == 1
     assert "synthetic, not Kuzushiji" in (tmp_path / "results.md").read_text(encoding="utf-8")
     assert set(np.load(tmp_path / "samples.npz")) == {"real", "cvae-seed", "cgan-seed"}

@@ -7,6 +7,7 @@ on them) → notebook 01 with ``DATASET = "k49"``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-import genlib.data.download as dl
+from genlib.data import registry
 from genlib.data.classmap import K49_CHARS
 from genlib.data.datasets import DataConfig, prepare_dataset
 from genlib.evaluation import evaluate_checkpoint
@@ -59,18 +60,17 @@ def place_k49(root: Path) -> dict[str, str]:
     return {name: hashlib.md5(data).hexdigest() for name, data in blobs.items()}
 
 
-def register(md5s: dict[str, str]) -> dl._RemoteDataset:
+def register(md5s: dict[str, str]) -> registry.DatasetSpec:
     """The K49 spec with these files' md5s as the published ones (as if they were the real files)."""
-    spec = dl._DATASETS["k49"]
-    files = tuple(dl.RemoteFile(name, md5, None) for name, md5 in md5s.items())
-    return dl._RemoteDataset("k49", spec.title, files, spec.default_base_url, spec.env_var, spec.n_classes)
+    files = tuple(registry.RemoteFile(name, md5, None) for name, md5 in md5s.items())
+    return dataclasses.replace(registry.get_dataset("k49"), files=files)
 
 
 @pytest.mark.slow
 def test_k49_files_go_through_the_whole_course(tmp_path, monkeypatch) -> None:
     md5s = place_k49(tmp_path)
     monkeypatch.setenv("GENLIB_DATA", str(tmp_path))
-    monkeypatch.setitem(dl._DATASETS, "k49", register(md5s))
+    monkeypatch.setitem(registry.DATASETS, "k49", register(md5s))
 
     data = prepare_dataset(DataConfig(dataset="k49"))  # merge, scale, style labels, stratified 70/30
     assert data.n_classes == 49 and data.class_names == K49_CHARS and not data.synthetic
@@ -88,8 +88,9 @@ def test_k49_files_go_through_the_whole_course(tmp_path, monkeypatch) -> None:
     assert (tmp_path / "classifier_k49.safetensors").is_file()
 
     setup = (f'import os\nos.environ["GENLIB_DATA"] = {str(tmp_path)!r}\nimport genlib.data.download as dl\n'
-             f'spec = dl._DATASETS["k49"]\ndl._DATASETS["k49"] = dl._RemoteDataset("k49", spec.title, '
-             f'tuple(dl.RemoteFile(n, m, None) for n, m in {md5s!r}.items()), spec.default_base_url, spec.env_var, 49)\n'
+             'import dataclasses\nfrom genlib.data import registry\n'
+             f'registry.DATASETS["k49"] = dataclasses.replace(registry.DATASETS["k49"], '
+             f'files=tuple(registry.RemoteFile(n, m, None) for n, m in {md5s!r}.items()))\n'
              'DATASET = "k49"')
     nb = execute(NOTEBOOK, setup, timeout=300)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -56,11 +56,11 @@ _PREPARED: dict = {}
 _real_prepare_dataset = datasets.prepare_dataset
 
 
-def _cached_prepare_dataset(config: DataConfig = DataConfig(), root=None, download: bool = False):
+def _cached_prepare_dataset(config: DataConfig = DataConfig(), root=None):
     """``prepare_dataset`` computed once per config in this module: the same data, without seconds of loading per run."""
-    key = (config, str(root or repo_data_dir().resolve()), download)
+    key = (config, str(root or repo_data_dir().resolve()))
     if key not in _PREPARED:
-        _PREPARED[key] = _real_prepare_dataset(config, root, download)
+        _PREPARED[key] = _real_prepare_dataset(config, root)
     return _PREPARED[key]
 
 

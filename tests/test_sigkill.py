@@ -59,8 +59,8 @@ def test_sigkill_twenty_times_then_resume_is_exact(tmp_path, monkeypatch) -> Non
     cache: dict = {}
     real = datasets.prepare_dataset
 
-    def prepared(config=datasets.DataConfig(), root=None, download=False):  # prepared once, inherited by every child
-        return cache.setdefault((config, root, download), real(config, root, download))
+    def prepared(config=datasets.DataConfig(), root=None):  # prepared once, inherited by every child
+        return cache.setdefault((config, root), real(config, root))
 
     monkeypatch.setattr(datasets, "prepare_dataset", prepared)
     monkeypatch.chdir(tmp_path)

@@ -13,7 +13,7 @@ from genlib.models.stylegan import Generator, StyleGANConfig, blend_w, broadcast
 from genlib.models.stylegan_discriminator import Discriminator
 from genlib.models.stylegan_layers import AdaIN, EqualConv2d, EqualLinear, MinibatchStdDev, NoiseInjection, PixelNorm, downsample2x, resize_to, upsample2x
 
-TINY = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=5)  # 4:16, 8:16, 16:8, 32:4 channels
+TINY = dict(latent_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=5)  # 4:16, 8:16, 16:8, 32:4 channels
 
 
 def tiny_cfg(**overrides) -> StyleGANConfig:
@@ -31,7 +31,7 @@ def with_noise(g: Generator, scale: float = 0.5) -> Generator:
 
 def inputs(cfg: StyleGANConfig, b: int = 4, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(b, cfg.z_dim, generator=g)
+    z = torch.randn(b, cfg.latent_dim, generator=g)
     classes = torch.randint(0, cfg.n_classes, (b,), generator=g)
     styles = torch.randint(0, cfg.n_styles, (b,), generator=g)
     return z, classes, styles
@@ -283,7 +283,7 @@ def test_truncation_pulls_w_towards_the_label_mean():
     torch.testing.assert_close(G.mapping(z, c, s, psi=0.0), w_avg)
     torch.testing.assert_close(G.mapping(z, c, s, psi=0.0, truncation="global"), G.mapping.w_avg.expand(6, -1))
     same = torch.zeros(2, dtype=torch.int64)  # psi = 0: every z of a label gives the same image
-    imgs = G(torch.randn(2, cfg.z_dim), same, same, psi=0.0, noise_mode="const")
+    imgs = G(torch.randn(2, cfg.latent_dim), same, same, psi=0.0, noise_mode="const")
     torch.testing.assert_close(imgs[0], imgs[1])
     with pytest.raises(ValueError, match="truncation target"):
         G.mapping(z, c, s, psi=0.5, truncation="class")
@@ -296,7 +296,7 @@ def test_labels_change_the_output_and_the_score():
     torch.manual_seed(0)
     cfg = tiny_cfg()
     G, D = Generator(cfg), Discriminator(cfg)
-    z = torch.randn(1, cfg.z_dim).repeat(2, 1)
+    z = torch.randn(1, cfg.latent_dim).repeat(2, 1)
     two_classes, style0 = torch.tensor([0, 1]), torch.zeros(2, dtype=torch.int64)
     img = G(z, two_classes, style0, noise_mode="const")
     assert not torch.allclose(img[0], img[1])
@@ -320,7 +320,7 @@ def test_bad_labels_and_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="integer"):
         G(z, c.float(), s)
     with pytest.raises(ValueError, match="batch sizes differ"):
-        G(torch.randn(3, cfg.z_dim), c, s)
+        G(torch.randn(3, cfg.latent_dim), c, s)
     with pytest.raises(ValueError, match=r"z must have shape"):
         G(torch.randn(2, 7), c, s)
     with pytest.raises(ValueError, match=r"step must be in 0..3, got 4"):

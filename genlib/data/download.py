@@ -2,9 +2,8 @@
 
 The files live on the CODH host (https://github.com/rois-codh/kmnist). Each split is two NumPy
 archives holding one array under the key ``arr_0``: images uint8 ``[N, 28, 28]`` (white strokes
-on black, 0..255) and labels ``[N]`` (class indices). The md5 sums and sizes below are the
-published ones (K49 and KMNIST alike: the Mila datalad mirror ``datasets-mila/datasets--kmnist``
-lists all fourteen in its ``md5sums`` file and in its git-annex keys ``MD5E-s<size>--<md5>``).
+on black, 0..255) and labels ``[N]`` (class indices). The file names, md5 sums, sizes and
+hosts are the datasets' entries in :mod:`genlib.data.registry`.
 
 A file is accepted if it is already in the data folder (downloaded before or placed there by
 hand) and its size and md5 match; a missing file is downloaded only when asked (``download=True``)
@@ -22,17 +21,15 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from genlib.atomic import atomic_write
+from genlib.data.registry import DATASETS, RemoteFile, check_split, get_dataset
 
-K49_BASE_URL = "https://codh.rois.ac.jp/kmnist/dataset/k49/"
-KMNIST_BASE_URL = "https://codh.rois.ac.jp/kmnist/dataset/kmnist/"
-SPLITS: tuple[str, str] = ("train", "test")
+__all__ = ["ChecksumError", "DatasetUnavailableError", "RemoteFile", "download_file", "ensure_files", "load_codh_split", "read_npz_array"]
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -43,50 +40,6 @@ class ChecksumError(RuntimeError):
     """A dataset file is present or was downloaded, but its md5 or size is not the published one."""
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of a remote dataset."""
-
-    name: str         # file name, both on the host (base URL + name) and in the data folder
-    md5: str | None   # published md5 hex digest; None = not known, only the content is checked
-    size: int | None  # size in bytes; None = not known
-
-
-K49_FILES: tuple[RemoteFile, ...] = (
-    RemoteFile("k49-train-imgs.npz", "7ac088b20481cf51dcd01ceaab89d821", 66_117_696),
-    RemoteFile("k49-train-labels.npz", "44a8e1b893f81e63ff38d73cad420f7a", 164_485),
-    RemoteFile("k49-test-imgs.npz", "d352e201d846ce6b94f42c990966f374", 10_971_201),
-    RemoteFile("k49-test-labels.npz", "4da6f7a62e67a832d5eb1bd85c5ee448", 27_450),
-    RemoteFile("k49_classmap.csv", "f7d0d0391f68bdf0fe4cf160ceb85753", 697),
-)
-
-KMNIST_FILES: tuple[RemoteFile, ...] = (
-    RemoteFile("kmnist-train-imgs.npz", "a183fbc01ed9a345513b145673d3d0bb", 18_384_171),
-    RemoteFile("kmnist-train-labels.npz", "b0e1d240e8afec72b50437fc3bc5908a", 29_700),
-    RemoteFile("kmnist-test-imgs.npz", "dace6de62ca8b90843cc45366337d02e", 3_079_479),
-    RemoteFile("kmnist-test-labels.npz", "3ae489a79983d0fe386152684e3b5412", 5_304),
-    RemoteFile("kmnist_classmap.csv", "899202f6e8dc29a321ac210a03d0f2f1", 151),
-)
-
-
-@dataclass(frozen=True)
-class _RemoteDataset:
-    """What the split loaders need to know about one of the two remote datasets."""
-
-    key: str                       # "k49" or "kmnist", also the prefix of the file names
-    title: str                     # human name used in messages
-    files: tuple[RemoteFile, ...]  # all files of the dataset
-    default_base_url: str          # the CODH folder
-    env_var: str                   # environment variable that overrides the base URL
-    n_classes: int                 # labels must lie in 0..n_classes-1
-
-
-_DATASETS: dict[str, _RemoteDataset] = {
-    "k49": _RemoteDataset("k49", "Kuzushiji-49", K49_FILES, K49_BASE_URL, "GENLIB_K49_BASE_URL", 49),
-    "kmnist": _RemoteDataset("kmnist", "Kuzushiji-MNIST", KMNIST_FILES, KMNIST_BASE_URL, "GENLIB_KMNIST_BASE_URL", 10),
-}
-
-
 # ---------------------------------------------------------------------------------------------
 # Messages
 # ---------------------------------------------------------------------------------------------
@@ -95,8 +48,8 @@ _DATASETS: dict[str, _RemoteDataset] = {
 def _guidance(dataset: str, dest_dir: Path, names: list[str], base_url: str) -> str:
     """The three ways out when files are missing: download, place by hand, use the embedded set."""
     urls = "\n".join(f"    {base_url}{name}" for name in names)
-    spec = _DATASETS.get(dataset)
-    mirror = f" (or set {spec.env_var} to a mirror's folder URL)" if spec is not None else ""
+    spec = DATASETS.get(dataset)
+    mirror = f" (or set {spec.env_var} to a mirror's folder URL)" if spec is not None and spec.env_var else ""
     return (
         f"To get the {_title(dataset)} files, either\n"
         f"  - let genlib download them (needs internet): pass download=True (CLI: --download){mirror};\n"
@@ -107,7 +60,7 @@ def _guidance(dataset: str, dest_dir: Path, names: list[str], base_url: str) -> 
 
 
 def _title(dataset: str) -> str:
-    spec = _DATASETS.get(dataset)
+    spec = DATASETS.get(dataset)
     return f"{spec.title} ({dataset})" if spec is not None else dataset
 
 
@@ -117,10 +70,11 @@ def resolve_base_url(dataset: str, base_url: str | None = None) -> str:
     Always ends with ``/`` so that ``base_url + file_name`` is the file's URL.
     """
     if base_url is None:
-        spec = _DATASETS.get(dataset)
-        if spec is None:
-            raise ValueError(f"no default base URL for dataset {dataset!r}; pass base_url (known: {sorted(_DATASETS)})")
-        base_url = os.environ.get(spec.env_var) or spec.default_base_url
+        spec = DATASETS.get(dataset)
+        if spec is None or not spec.base_url:
+            known = sorted(name for name, s in DATASETS.items() if s.base_url)
+            raise ValueError(f"no default base URL for dataset {dataset!r}; pass base_url (known: {known})")
+        base_url = os.environ.get(spec.env_var) or spec.base_url
     return base_url if base_url.endswith("/") else base_url + "/"
 
 
@@ -261,7 +215,7 @@ def ensure_files(
         if f not in missing:
             verify_file(dest_dir / f.name, md5=f.md5, size=f.size)
     if missing and not download:
-        url = resolve_base_url(dataset, base_url) if base_url or dataset in _DATASETS else "<host>/"
+        url = resolve_base_url(dataset, base_url) if base_url or DATASETS.get(dataset, None) and DATASETS[dataset].base_url else "<host>/"
         names = [f.name for f in missing]
         raise DatasetUnavailableError(
             f"{_title(dataset)}: {len(names)} file(s) missing from {dest_dir}: {', '.join(names)}.\n"
@@ -332,15 +286,23 @@ def _unreadable_message(path: Path, err: Exception) -> str:
     )
 
 
-def _load_split(
-    spec: _RemoteDataset, root: Path, split: str, download: bool, base_url: str | None, progress: bool
+def load_codh_split(
+    dataset: str, root: Path, split: Literal["train", "test"], *, download: bool, base_url: str | None = None,
+    progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shared body of :func:`load_k49_split` and :func:`load_kmnist_split`."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    names = (f"{spec.key}-{split}-imgs.npz", f"{spec.key}-{split}-labels.npz")
+    """One split of a CODH dataset (``k49``: 232,365 train / 38,547 test; ``kmnist``: 60,000 / 10,000)
+    from ``root``, downloading its two archives if allowed (md5-checked against the registry).
+
+    Returns:
+        images uint8 ``[N, 28, 28]`` in 0..255, labels int64 ``[N]`` in 0..n_classes-1.
+    Raises:
+        ValueError: an unknown split, archives of different lengths, or labels out of range.
+    """
+    spec = get_dataset(dataset)
+    check_split(split)
+    names = (f"{spec.name}-{split}-imgs.npz", f"{spec.name}-{split}-labels.npz")
     files = tuple(f for f in spec.files if f.name in names)
-    paths = ensure_files(files, Path(root), download=download, dataset=spec.key, base_url=base_url, progress=progress)
+    paths = ensure_files(files, Path(root), download=download, dataset=spec.name, base_url=base_url, progress=progress)
     images = read_npz_array(paths[names[0]], kind="images")
     labels = read_npz_array(paths[names[1]], kind="labels")
     if len(images) != len(labels):
@@ -354,25 +316,3 @@ def _load_split(
             f"{spec.title} has classes 0..{spec.n_classes - 1}"
         )
     return images, labels.astype(np.int64)
-
-
-def load_k49_split(
-    root: Path, split: Literal["train", "test"], *, download: bool, base_url: str | None = None, progress: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Kuzushiji-49 train (232,365) or test (38,547) split from ``root``, downloading if allowed.
-
-    Returns:
-        images uint8 ``[N, 28, 28]`` in 0..255, labels int64 ``[N]`` in 0..48.
-    """
-    return _load_split(_DATASETS["k49"], root, split, download, base_url, progress)
-
-
-def load_kmnist_split(
-    root: Path, split: Literal["train", "test"], *, download: bool, base_url: str | None = None, progress: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Kuzushiji-MNIST train (60,000) or test (10,000) split from ``root``, downloading if allowed.
-
-    Returns:
-        images uint8 ``[N, 28, 28]`` in 0..255, labels int64 ``[N]`` in 0..9.
-    """
-    return _load_split(_DATASETS["kmnist"], root, split, download, base_url, progress)

@@ -1,6 +1,6 @@
 """Kana-49: the embedded, synthetic stand-in for Kuzushiji-49 (same 49 classes, same npz format).
 
-Every image is a pure-numpy function of the shipped SDF atlas (see :mod:`genlib.data.kana49_atlas`)
+Every image is a pure-numpy function of the shipped SDF atlas (see ``tools/kana49_atlas.py``)
 and of its own random stream ``SeedSequence([seed, split_id, index])``, so any slice regenerates
 alone and byte for byte on any machine: float64 arithmetic, bilinear sampling, smoothing by explicit
 fixed-order sums, trigonometry and ``exp`` only on per-image scalars (``math``), no reductions whose
@@ -69,7 +69,7 @@ class Kana49Config:
 
 @dataclass(frozen=True)
 class Atlas:
-    """The shipped glyph shapes: quantized SDFs and their metadata (see :mod:`kana49_atlas`)."""
+    """The shipped glyph shapes: quantized SDFs and their metadata (see ``tools/kana49_atlas.py``)."""
 
     sdf: np.ndarray          # float64 [F, 49, S, S], signed distance in atlas pixels (> 0 inside)
     half_width: np.ndarray   # float64 [F, 49], mean stroke half-width of each glyph, atlas pixels

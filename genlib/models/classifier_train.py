@@ -1,8 +1,7 @@
-"""Training, evaluation, loading and caching of the domain classifier (the metrics' judge).
+"""Training, evaluation and loading of the domain classifier (the metrics' judge; its cache is
+:mod:`genlib.judge`).
 
-The classifier is trained with cross-entropy and Adam on a dataset's training split and cached as a
-slim checkpoint ``data/classifier_<dataset>.safetensors``; :func:`load_or_train_classifier` loads
-it or trains it when it is missing. Its test accuracy and balanced accuracy (mean per-class recall,
+The classifier is trained with cross-entropy and Adam on a dataset's training split. Its test accuracy and balanced accuracy (mean per-class recall,
 the metric the K49 benchmark ranks by, because K49's classes are imbalanced) are in the history.
 """
 
@@ -10,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -18,10 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlib.config import check_range
-from genlib.data.datasets import DataConfig, LabelledImages, PreparedData, prepare_dataset, repo_data_dir
+from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.metrics import accuracy, balanced_accuracy
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify
-from genlib.scaffold import Family, Loaded, Run, check_run_length
+from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam
 
 
@@ -46,12 +44,6 @@ def split_fingerprint(split: LabelledImages) -> str:
     h = hashlib.sha256((split.images.cpu() * 255).round().to(torch.uint8).numpy().tobytes())
     h.update(split.classes.cpu().to(torch.int64).numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def _same_split(a: DataConfig, b: DataConfig) -> bool:
-    """Whether two data configs select the same images (style rule and thresholds do not matter)."""
-    keys = ("dataset", "split", "test_fraction", "split_seed", "limit")
-    return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
 def cross_entropy_step(model: DomainClassifier, optimizer: torch.optim.Optimizer) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
@@ -111,47 +103,3 @@ FAMILY = Family(
 )
 train = FAMILY.train  # train(model_config, train_config, *, data, out, resume, max_steps, save_every, slim, progress, callback)
 load = FAMILY.load  # load(path, device="cpu") -> Loaded: .model, .test_metrics, .extra["test_fingerprint"]
-
-
-def classifier_path(dataset: str, root: str | Path | None = None) -> Path:
-    """Where the cached classifier of ``dataset`` lives: ``<root>/classifier_<dataset>.safetensors``."""
-    return Path(root if root is not None else repo_data_dir()) / f"classifier_{dataset}.safetensors"
-
-
-def load_or_train_classifier(
-    dataset: str = "kana49",
-    *,
-    root: str | Path | None = None,
-    data: PreparedData | None = None,
-    train_config: ClassifierTrainConfig | None = None,
-    device: str = "cpu",
-    progress: bool = False,
-) -> Loaded:
-    """Load ``classifier_<dataset>.safetensors`` from ``root`` (default ``data/``), or train and cache it.
-
-    Args:
-        data: the prepared dataset to train on when the file is missing (default: prepared from
-            ``train_config.data``, itself ``DataConfig(dataset=dataset)`` by default). When the file
-            exists and ``data`` selects the same images, its test split must be the one the
-            classifier was evaluated on (a rebuilt dataset needs a new classifier).
-        train_config: used only when training; its ``data.dataset`` must equal ``dataset``.
-    Raises:
-        ValueError: the cached file or ``train_config`` is for another dataset, or the dataset changed.
-    """
-    path = classifier_path(dataset, root)
-    if path.is_file():
-        loaded = load(path, device)
-        if loaded.train_config.data.dataset != dataset:
-            raise ValueError(f"{path} was trained on {loaded.train_config.data.dataset!r}, not {dataset!r}")
-        fingerprint = loaded.extra.get("test_fingerprint", "")
-        if data is not None and _same_split(data.config, loaded.train_config.data) and fingerprint:
-            if split_fingerprint(data.test) != fingerprint:
-                raise ValueError(f"{path} was trained on other {dataset!r} images than these (was the dataset rebuilt?): delete it to retrain")
-        return loaded
-    train_config = train_config or ClassifierTrainConfig(data=DataConfig(dataset=dataset), device=device)
-    if train_config.data.dataset != dataset:
-        raise ValueError(f"train_config.data.dataset is {train_config.data.dataset!r} but the classifier is for {dataset!r}")
-    if data is None or not _same_split(data.config, train_config.data):
-        data = prepare_dataset(train_config.data)
-    train(ClassifierConfig(n_classes=data.n_classes), train_config, data=data, out=path, slim=True, progress=progress)
-    return load(path, device)

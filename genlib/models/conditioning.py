@@ -1,6 +1,8 @@
-"""Label plumbing shared by every conditional model: validation and one-hot codes."""
+"""Label plumbing shared by every conditional model: validation, one-hot codes, label grids, seeded noise."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -42,3 +44,21 @@ def seeded_normal(shape: tuple[int, ...], seed: int, device: torch.device | str 
     """Standard normal noise from its own CPU generator: the same ``seed`` gives the same noise on any device."""
     g = torch.Generator().manual_seed(int(seed))
     return torch.randn(shape, generator=g).to(device)
+
+
+def label_grid(classes: Sequence[int] | Tensor, styles: Sequence[int] | Tensor, per_cell: int = 1) -> tuple[Tensor, Tensor]:
+    """Labels for every (class, style) cell, ``per_cell`` of each, style varying fastest.
+
+    ``label_grid([3, 7], [0, 1], 2)`` gives classes ``[3, 3, 3, 3, 7, 7, 7, 7]`` and styles
+    ``[0, 0, 1, 1, 0, 0, 1, 1]``: int64 ``[len(classes) * len(styles) * per_cell]`` each.
+    """
+    if per_cell < 1:
+        raise ValueError(f"per_cell must be >= 1, got {per_cell}")
+    c = torch.as_tensor(classes, dtype=torch.int64).reshape(-1)
+    s = torch.as_tensor(styles, dtype=torch.int64).reshape(-1)
+    return c.repeat_interleave(len(s) * per_cell), s.repeat_interleave(per_cell).repeat(len(c))
+
+
+def ordered_labels(n_classes: int, n_styles: int = 2, per_cell: int = 1) -> tuple[Tensor, Tensor]:
+    """The full class x style grid: :func:`label_grid` over ``0..n_classes-1`` and ``0..n_styles-1``."""
+    return label_grid(torch.arange(n_classes), torch.arange(n_styles), per_cell)

@@ -41,7 +41,8 @@ def write_snapshot(
     - ``epoch_NNNN_styles.png``: the same classes and noise, one panel per style;
     - ``losses.png``: D and G loss per epoch so far (the K49 report's Figure 20).
     """
-    from genlib.plots import class_style_grid, ordered_labels, plot_history, real_vs_fake, save_figure
+    from genlib.models.conditioning import ordered_labels
+    from genlib.plots import class_style_grid, plot_history, real_vs_fake, save_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     seed, tag = train_config.seed, f"epoch_{epoch:04d}"

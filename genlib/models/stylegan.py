@@ -45,7 +45,7 @@ class StyleGANConfig:
     resolution: int = 32  # synthesis size, a power of two >= 8 (32 for 28x28 data, 64 for image folders)
     image_size: int = 28  # data size; padded by (resolution - image_size) / 2 px per side
     image_channels: int = 1  # 1 grayscale, 3 RGB
-    z_dim: int = 128  # latent z
+    latent_dim: int = 128  # latent z
     w_dim: int = 128  # intermediate latent w (also the size of the label embeddings)
     mapping_layers: int = 8  # dense layers in the mapping network
     mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network
@@ -67,7 +67,7 @@ class StyleGANConfig:
             raise ValueError(f"image_size must be in 1..{r} with an even difference to resolution {r}, got {self.image_size}")
         if self.image_channels not in (1, 3):
             raise ValueError(f"image_channels must be 1 or 3, got {self.image_channels}")
-        for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "n_classes", "n_styles"):
+        for name in ("latent_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "n_classes", "n_styles"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -96,9 +96,9 @@ class StyleGANConfig:
         return min(self.channel_base // (4 * 2**step), self.channel_max)
 
 
-def check_label_pair(classes: Tensor, styles: Tensor, batch: int, cfg: StyleGANConfig) -> tuple[Tensor, Tensor]:
+def check_label_pair(classes: Tensor, styles: Tensor, batch: int, config: StyleGANConfig) -> tuple[Tensor, Tensor]:
     """Validated int64 ``classes`` and ``styles`` ``[B]`` for a batch of ``batch`` (clear ValueErrors)."""
-    classes, styles = check_labels(classes, cfg.n_classes, "class"), check_labels(styles, cfg.n_styles, "style")
+    classes, styles = check_labels(classes, config.n_classes, "class"), check_labels(styles, config.n_styles, "style")
     if not classes.shape[0] == styles.shape[0] == batch:
         raise ValueError(f"batch sizes differ: {batch} inputs, {classes.shape[0]} classes, {styles.shape[0]} styles")
     return classes, styles
@@ -122,28 +122,28 @@ class MappingNetwork(nn.Module):
     Tracks running means of ``w`` (global, and per (class, style) label) for the truncation trick.
     """
 
-    def __init__(self, cfg: StyleGANConfig) -> None:
+    def __init__(self, config: StyleGANConfig) -> None:
         super().__init__()
-        self.cfg = cfg
+        self.config = config
         self.norm = PixelNorm()
-        self.class_embed = nn.Embedding(cfg.n_classes, cfg.w_dim)  # E_c[c] = onehot(c) @ E_c, rows ~ N(0, I)
-        self.style_embed = nn.Embedding(cfg.n_styles, cfg.w_dim)  # E_s[s]
-        dims = [cfg.z_dim + 2 * cfg.w_dim] + [cfg.w_dim] * cfg.mapping_layers
-        self.layers = nn.ModuleList(EqualLinear(a, b, lr_mul=cfg.mapping_lr_mul) for a, b in zip(dims[:-1], dims[1:]))
-        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
-        self.register_buffer("w_avg_label", torch.zeros(cfg.n_classes, cfg.n_styles, cfg.w_dim))
-        self.register_buffer("w_avg_count", torch.zeros(cfg.n_classes * cfg.n_styles + 1))  # updates per label, then global
+        self.class_embed = nn.Embedding(config.n_classes, config.w_dim)  # E_c[c] = onehot(c) @ E_c, rows ~ N(0, I)
+        self.style_embed = nn.Embedding(config.n_styles, config.w_dim)  # E_s[s]
+        dims = [config.latent_dim + 2 * config.w_dim] + [config.w_dim] * config.mapping_layers
+        self.layers = nn.ModuleList(EqualLinear(a, b, lr_mul=config.mapping_lr_mul) for a, b in zip(dims[:-1], dims[1:]))
+        self.register_buffer("w_avg", torch.zeros(config.w_dim))
+        self.register_buffer("w_avg_label", torch.zeros(config.n_classes, config.n_styles, config.w_dim))
+        self.register_buffer("w_avg_count", torch.zeros(config.n_classes * config.n_styles + 1))  # updates per label, then global
 
     def forward(
         self, z: Tensor, classes: Tensor, styles: Tensor, psi: float = 1.0, truncation: TruncationTarget = "label"
     ) -> Tensor:
-        """``z [B, z_dim]``, labels int64 ``[B]`` -> ``w [B, w_dim]`` (truncated towards the mean when psi < 1)."""
-        if z.ndim != 2 or z.shape[1] != self.cfg.z_dim:
-            raise ValueError(f"z must have shape [B, {self.cfg.z_dim}], got {tuple(z.shape)}")
-        classes, styles = check_label_pair(classes, styles, z.shape[0], self.cfg)
+        """``z [B, latent_dim]``, labels int64 ``[B]`` -> ``w [B, w_dim]`` (truncated towards the mean when psi < 1)."""
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"z must have shape [B, {self.config.latent_dim}], got {tuple(z.shape)}")
+        classes, styles = check_label_pair(classes, styles, z.shape[0], self.config)
         c = self.class_embed(classes)  # E_c[c], [B, w_dim]
         s = self.style_embed(styles)  # E_s[s], [B, w_dim]
-        x = torch.cat([self.norm(z), self.norm(c), self.norm(s)], dim=1)  # [B, z_dim + 2 w_dim]
+        x = torch.cat([self.norm(z), self.norm(c), self.norm(s)], dim=1)  # [B, latent_dim + 2 w_dim]
         for layer in self.layers:
             x = lrelu(layer(x))
         return self.truncate(x, classes, styles, psi, truncation) if psi != 1.0 else x
@@ -164,13 +164,13 @@ class MappingNetwork(nn.Module):
 
         The ``1/(n+1)`` term makes the first updates an exact running mean instead of a decay from zero.
         """
-        n_labels = self.cfg.n_classes * self.cfg.n_styles
-        label = classes * self.cfg.n_styles + styles  # [B] flat label index
+        n_labels = self.config.n_classes * self.config.n_styles
+        label = classes * self.config.n_styles + styles  # [B] flat label index
         sums = torch.zeros(n_labels, w.shape[1], dtype=w.dtype, device=w.device).index_add_(0, label, w)
         hits = torch.bincount(label, minlength=n_labels)  # [n_labels]
         means = torch.cat([sums / hits.clamp(min=1)[:, None], w.mean(0, keepdim=True)])  # [n_labels + 1, w_dim]
         present = torch.cat([hits > 0, hits.new_ones(1, dtype=torch.bool)])
-        rate = torch.clamp(1.0 / (self.w_avg_count + 1), min=1 - self.cfg.w_avg_beta) * present  # 0 where absent
+        rate = torch.clamp(1.0 / (self.w_avg_count + 1), min=1 - self.config.w_avg_beta) * present  # 0 where absent
         avgs = torch.cat([self.w_avg_label.reshape(n_labels, -1), self.w_avg[None]])
         avgs = avgs + rate[:, None] * (means - avgs)
         self.w_avg_label.copy_(avgs[:-1].reshape_as(self.w_avg_label))
@@ -181,17 +181,17 @@ class MappingNetwork(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: ``[upsample, conv] | const -> noise -> lrelu -> AdaIN -> conv -> noise -> lrelu -> AdaIN``."""
 
-    def __init__(self, cfg: StyleGANConfig, step: int) -> None:
+    def __init__(self, config: StyleGANConfig, step: int) -> None:
         super().__init__()
-        out_ch, size = cfg.channels(step), 4 * 2**step
+        out_ch, size = config.channels(step), 4 * 2**step
         if step == 0:
             self.const = nn.Parameter(torch.ones(1, out_ch, 4, 4))  # learned constant input
             self.conv1 = None
         else:
-            self.conv1 = EqualConv2d(cfg.channels(step - 1), out_ch, 3)
-        self.noise1, self.adain1 = NoiseInjection(out_ch), AdaIN(out_ch, cfg.w_dim)
+            self.conv1 = EqualConv2d(config.channels(step - 1), out_ch, 3)
+        self.noise1, self.adain1 = NoiseInjection(out_ch), AdaIN(out_ch, config.w_dim)
         self.conv2 = EqualConv2d(out_ch, out_ch, 3)
-        self.noise2, self.adain2 = NoiseInjection(out_ch), AdaIN(out_ch, cfg.w_dim)
+        self.noise2, self.adain2 = NoiseInjection(out_ch), AdaIN(out_ch, config.w_dim)
         self.register_buffer("noise_const", torch.randn(2, 1, size, size))  # fixed noise for noise_mode="const"
         self.size = size
 
@@ -226,11 +226,11 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """``ws -> image`` at resolution ``4 * 2**step``, with one to-image 1x1 conv per resolution."""
 
-    def __init__(self, cfg: StyleGANConfig) -> None:
+    def __init__(self, config: StyleGANConfig) -> None:
         super().__init__()
-        self.cfg = cfg
-        self.blocks = nn.ModuleList(SynthesisBlock(cfg, i) for i in range(cfg.num_blocks))
-        self.to_image = nn.ModuleList(EqualConv2d(cfg.channels(i), cfg.image_channels, 1, gain=1.0) for i in range(cfg.num_blocks))
+        self.config = config
+        self.blocks = nn.ModuleList(SynthesisBlock(config, i) for i in range(config.num_blocks))
+        self.to_image = nn.ModuleList(EqualConv2d(config.channels(i), config.image_channels, 1, gain=1.0) for i in range(config.num_blocks))
 
     def forward(
         self,
@@ -250,13 +250,13 @@ class SynthesisNetwork(nn.Module):
         Returns:
             ``[B, image_channels, 4 * 2**step, 4 * 2**step]``, roughly in [-1, 1].
         """
-        step = check_step_alpha(self.cfg, step, alpha)
+        step = check_step_alpha(self.config, step, alpha)
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim == 2:
-            ws = broadcast_ws(ws, self.cfg.num_ws)
-        if ws.ndim != 3 or ws.shape[1] != self.cfg.num_ws:
-            raise ValueError(f"ws must have shape [B, {self.cfg.num_ws}, {self.cfg.w_dim}] or [B, w_dim], got {tuple(ws.shape)}")
+            ws = broadcast_ws(ws, self.config.num_ws)
+        if ws.ndim != 3 or ws.shape[1] != self.config.num_ws:
+            raise ValueError(f"ws must have shape [B, {self.config.num_ws}, {self.config.w_dim}] or [B, w_dim], got {tuple(ws.shape)}")
         x, prev = None, None
         for i in range(step + 1):
             prev = x
@@ -273,11 +273,11 @@ def broadcast_ws(w: Tensor, num_ws: int) -> Tensor:
     return w[:, None, :].expand(-1, num_ws, -1)
 
 
-def check_step_alpha(cfg: StyleGANConfig, step: int | None, alpha: float) -> int:
+def check_step_alpha(config: StyleGANConfig, step: int | None, alpha: float) -> int:
     """The growing step (``None``: the last) after checking it and the fade-in ``alpha`` in [0, 1]."""
-    step = cfg.max_step if step is None else step
-    if not 0 <= step <= cfg.max_step:
-        raise ValueError(f"step must be in 0..{cfg.max_step}, got {step}")
+    step = config.max_step if step is None else step
+    if not 0 <= step <= config.max_step:
+        raise ValueError(f"step must be in 0..{config.max_step}, got {step}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     return step
@@ -286,11 +286,11 @@ def check_step_alpha(cfg: StyleGANConfig, step: int | None, alpha: float) -> int
 class Generator(nn.Module):
     """``G(z, classes, styles, step, alpha) = synthesis(mapping(z, classes, styles), step, alpha)``."""
 
-    def __init__(self, cfg: StyleGANConfig) -> None:
+    def __init__(self, config: StyleGANConfig) -> None:
         super().__init__()
-        self.cfg = cfg
-        self.mapping = MappingNetwork(cfg)
-        self.synthesis = SynthesisNetwork(cfg)
+        self.config = config
+        self.mapping = MappingNetwork(config)
+        self.synthesis = SynthesisNetwork(config)
 
     def forward(
         self,
@@ -303,7 +303,7 @@ class Generator(nn.Module):
         noise_mode: NoiseMode = "random",
         noise_generator: torch.Generator | None = None,
     ) -> Tensor:
-        """``z [B, z_dim]``, labels ``[B]`` -> images ``[B, C, 4 * 2**step, 4 * 2**step]`` in about [-1, 1]."""
+        """``z [B, latent_dim]``, labels ``[B]`` -> images ``[B, C, 4 * 2**step, 4 * 2**step]`` in about [-1, 1]."""
         w = self.mapping(z, classes, styles, psi=psi)
         return self.synthesis(w, step, alpha, noise_mode, noise_generator)
 
@@ -335,13 +335,13 @@ class Generator(nn.Module):
         w_a = self.mapping(z_a, classes, styles, psi=psi)
         w_b = self.mapping(z_b, classes_b, styles_b, psi=psi)
         if t is not None:
-            ws = broadcast_ws(blend_w(w_a, w_b, t), self.cfg.num_ws)
+            ws = broadcast_ws(blend_w(w_a, w_b, t), self.config.num_ws)
         else:
-            ws = crossover_ws(broadcast_ws(w_a, self.cfg.num_ws), broadcast_ws(w_b, self.cfg.num_ws), crossover)
+            ws = crossover_ws(broadcast_ws(w_a, self.config.num_ws), broadcast_ws(w_b, self.config.num_ws), crossover)
         return self.synthesis(ws, None, 1.0, noise_mode, noise_generator)
 
     def to_unit_images(self, img: Tensor) -> Tensor:
         """Full-resolution output ``[B, C, R, R]`` in [-1, 1] -> cropped ``[B, C, image_size, image_size]`` in [0, 1]."""
-        p = self.cfg.pad
+        p = self.config.pad
         img = img[..., p : img.shape[-2] - p, p : img.shape[-1] - p]
         return ((img + 1) / 2).clamp(0, 1)  # x01 = (x + 1) / 2

@@ -37,26 +37,26 @@ class DiscriminatorBlock(nn.Module):
 class Discriminator(nn.Module):
     """Critic mirroring the synthesis network, conditioned on (class, style) by projection. Returns scores ``[B]``."""
 
-    def __init__(self, cfg: StyleGANConfig) -> None:
+    def __init__(self, config: StyleGANConfig) -> None:
         super().__init__()
-        self.cfg = cfg
-        c0 = cfg.channels(0)
-        self.from_image = nn.ModuleList(EqualConv2d(cfg.image_channels, cfg.channels(i), 1) for i in range(cfg.num_blocks))
-        self.blocks = nn.ModuleList(DiscriminatorBlock(cfg.channels(i), cfg.channels(i - 1)) for i in range(1, cfg.num_blocks))
-        self.mbstd = MinibatchStdDev(cfg.mbstd_group)
+        self.config = config
+        c0 = config.channels(0)
+        self.from_image = nn.ModuleList(EqualConv2d(config.image_channels, config.channels(i), 1) for i in range(config.num_blocks))
+        self.blocks = nn.ModuleList(DiscriminatorBlock(config.channels(i), config.channels(i - 1)) for i in range(1, config.num_blocks))
+        self.mbstd = MinibatchStdDev(config.mbstd_group)
         self.conv = EqualConv2d(c0 + 1, c0, 3)
         self.fc = EqualLinear(c0 * 16, c0)
         self.out = EqualLinear(c0, 1, gain=1.0)
-        self.class_embed = nn.Embedding(cfg.n_classes, c0)  # projection E_c, rows ~ N(0, I)
-        self.style_embed = nn.Embedding(cfg.n_styles, c0)  # projection E_s
+        self.class_embed = nn.Embedding(config.n_classes, c0)  # projection E_c, rows ~ N(0, I)
+        self.style_embed = nn.Embedding(config.n_styles, c0)  # projection E_s
 
     def forward(self, img: Tensor, classes: Tensor, styles: Tensor, step: int | None = None, alpha: float = 1.0) -> Tensor:
         """``img [B, C, 4 * 2**step, 4 * 2**step]`` in [-1, 1], labels ``[B]`` -> scores ``[B]`` (real high)."""
-        step = check_step_alpha(self.cfg, step, alpha)
+        step = check_step_alpha(self.config, step, alpha)
         size = 4 * 2**step
-        if img.ndim != 4 or img.shape[1:] != (self.cfg.image_channels, size, size):
-            raise ValueError(f"img must have shape [B, {self.cfg.image_channels}, {size}, {size}] at step {step}, got {tuple(img.shape)}")
-        classes, styles = check_label_pair(classes, styles, img.shape[0], self.cfg)
+        if img.ndim != 4 or img.shape[1:] != (self.config.image_channels, size, size):
+            raise ValueError(f"img must have shape [B, {self.config.image_channels}, {size}, {size}] at step {step}, got {tuple(img.shape)}")
+        classes, styles = check_label_pair(classes, styles, img.shape[0], self.config)
         x = lrelu(self.from_image[step](img))
         if step > 0:
             x = self.blocks[step - 1](x)

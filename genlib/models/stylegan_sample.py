@@ -39,7 +39,7 @@ def sample(
     check_range("psi (truncation: 1 = none, 0 = the mean w)", psi, 0, 2)
     with evaluating(model) as device:
         classes, styles = classes.to(device), styles.to(device)
-        z = seeded_normal((1 if same_noise else classes.shape[0], model.cfg.z_dim), seed, device).expand(classes.shape[0], -1)
+        z = seeded_normal((1 if same_noise else classes.shape[0], model.config.latent_dim), seed, device).expand(classes.shape[0], -1)
         noise_mode = "const" if same_noise else noise_mode
         w = model.mapping(z, classes, styles, psi=psi, truncation=truncation)
         img = model.synthesis(w, None, 1.0, noise_mode, _noise_generator(seed))
@@ -69,8 +69,8 @@ def sample_mixed(
     if t is not None:
         check_range("t (blend: 0 = all A, 1 = all B)", t, 0, 1)
     with evaluating(model) as device:
-        z_a = seeded_normal((classes.shape[0], model.cfg.z_dim), seed_a, device)
-        z_b = seeded_normal((classes_b.shape[0], model.cfg.z_dim), seed_b, device)
+        z_a = seeded_normal((classes.shape[0], model.config.latent_dim), seed_a, device)
+        z_b = seeded_normal((classes_b.shape[0], model.config.latent_dim), seed_b, device)
         img = model.mix(
             z_a, z_b, classes.to(device), styles.to(device), t=t, crossover=crossover, classes_b=classes_b.to(device),
             styles_b=styles_b.to(device), psi=psi, noise_mode=noise_mode, noise_generator=_noise_generator(seed_a),

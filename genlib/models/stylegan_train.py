@@ -127,14 +127,14 @@ def generate_fakes(
     With probability ``mixing_prob`` the ``ws`` rows from a random crossover layer on come from a
     second latent of the same labels (StyleGAN §3.1). Returns ``(images [B, C, S, S], w [B, w_dim])``.
     """
-    z = torch.randn(classes.shape[0], G.cfg.z_dim, device=classes.device)
+    z = torch.randn(classes.shape[0], G.config.latent_dim, device=classes.device)
     w = G.mapping(z, classes, styles)
-    ws = broadcast_ws(w, G.cfg.num_ws)
+    ws = broadcast_ws(w, G.config.num_ws)
     if mixing_prob > 0 and float(torch.rand(())) < mixing_prob:
         active = 2 * (step + 1)  # AdaIN layers in use at this step
         k = int(torch.randint(1, active, ()))
         w2 = G.mapping(torch.randn_like(z), classes, styles)
-        ws = crossover_ws(ws, broadcast_ws(w2, G.cfg.num_ws), k)
+        ws = crossover_ws(ws, broadcast_ws(w2, G.config.num_ws), k)
     return G.synthesis(ws, step, alpha, "random"), w
 
 
@@ -148,12 +148,12 @@ def stylegan_step(
     state: TrainState,
 ) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
     """One D update, one G update and one EMA update on a batch ``(images, classes, styles)``."""
-    cfg = G.cfg
+    mc = G.config
 
     def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
         x, classes, styles = batch
-        g_step, alpha = growth_phase(state.images_seen, tc.fade_images, tc.stable_images, cfg.max_step)
-        real = real_images_at(x, cfg.pad, g_step, alpha)
+        g_step, alpha = growth_phase(state.images_seen, tc.fade_images, tc.stable_images, mc.max_step)
+        real = real_images_at(x, mc.pad, g_step, alpha)
 
         def critic(img: Tensor) -> Tensor:
             return D(img, classes, styles, g_step, alpha)
@@ -169,24 +169,24 @@ def stylegan_step(
             d_real, d_fake = critic(real), critic(fake)
             if lazy:
                 penalty = gradient_penalty(critic, real, fake)
-            loss_d = d_wasserstein_loss(d_real, d_fake) + lazy * tc.gp_weight * penalty + tc.drift_weight * drift_penalty(d_real)
+            d_loss = d_wasserstein_loss(d_real, d_fake) + lazy * tc.gp_weight * penalty + tc.drift_weight * drift_penalty(d_real)
         else:
             real.requires_grad_(lazy > 0)
             d_real, d_fake = critic(real), critic(fake)
             if lazy:
                 penalty = r1_penalty(d_real, real)
-            loss_d = d_bce_loss(d_real, d_fake) + lazy * tc.r1_gamma / 2 * penalty
+            d_loss = d_bce_loss(d_real, d_fake) + lazy * tc.r1_gamma / 2 * penalty
         opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        d_loss.backward()
         opt_d.step()
 
         # (2) update G: make D score fresh fakes high
         D.requires_grad_(False)
         fake, w = generate_fakes(G, classes, styles, g_step, alpha, tc.style_mixing_prob)
         g_fake = critic(fake)
-        loss_g = g_wasserstein_loss(g_fake) if tc.loss == "wgan-gp" else g_nonsaturating_loss(g_fake)
+        g_loss = g_wasserstein_loss(g_fake) if tc.loss == "wgan-gp" else g_nonsaturating_loss(g_fake)
         opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        g_loss.backward()
         opt_g.step()
         D.requires_grad_(True)
         G.mapping.update_w_avg(w.detach(), classes, styles)
@@ -195,7 +195,7 @@ def stylegan_step(
         update_ema(G_ema, G, ema_beta(x.shape[0], state.images_seen, tc.ema_half_life_images, tc.ema_rampup))
         state.extra.update(growth_step=g_step, alpha=alpha)
         return {
-            "loss_d": loss_d.item(), "loss_g": loss_g.item(), "penalty": lazy * penalty.item(),  # unbiased per-step mean
+            "d_loss": d_loss.item(), "g_loss": g_loss.item(), "penalty": lazy * penalty.item(),  # unbiased per-step mean
             "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "growth_step": g_step, "alpha": alpha,
         }
 
@@ -234,12 +234,12 @@ def _build(model_config: StyleGANConfig, train_config: StyleGANTrainConfig) -> d
 
 def _optimizers(modules: dict[str, nn.Module], train_config: StyleGANTrainConfig) -> dict[str, torch.optim.Optimizer]:
     betas = (float(train_config.beta1), float(train_config.beta2))
-    return {"opt_g": adam(modules["generator"], train_config.lr, betas), "opt_d": adam(modules["discriminator"], train_config.lr, betas)}
+    return {"generator": adam(modules["generator"], train_config.lr, betas), "discriminator": adam(modules["discriminator"], train_config.lr, betas)}
 
 
 def _step(run: Run) -> StepFn:
     m, o = run.modules, run.optimizers
-    return stylegan_step(m["generator"], m["discriminator"], m["ema"], o["opt_g"], o["opt_d"], run.train_config, run.state)
+    return stylegan_step(m["generator"], m["discriminator"], m["ema"], o["generator"], o["discriminator"], run.train_config, run.state)
 
 
 FAMILY = Family(

@@ -1,4 +1,11 @@
-"""Fonts → signed-distance-field atlas for the embedded Kana-49 dataset (dev-time only).
+"""Fonts → signed-distance-field atlas for the embedded Kana-49 dataset (a development tool).
+
+Run from the repository root, on a machine with the fonts (not part of the installed package)::
+
+    python tools/kana49_atlas.py --fonts /usr/share/fonts/truetype --out data/kana49/kana49-atlas.npz
+    python tools/kana49_atlas.py --fonts /usr/share/fonts/truetype --title-font genlib/assets/KleeOne-Kana49.ttf
+    genlib data build-kana49     # then regenerate the dataset files from the new atlas
+
 
 Glyph rasterisation depends on the FreeType and Pillow versions, so the dataset does not render
 fonts at generation time. This module renders every kana of every face once, turns each glyph into
@@ -21,16 +28,15 @@ Atlas layout (one ``.npz``, no pickles):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from genlib.atomic import atomic_write, atomic_write_npz
 from genlib.data.classmap import K49_CHARS
 
-FONT_ROOT = Path("/usr/share/fonts/truetype")
+FONT_ROOT = Path("/usr/share/fonts/truetype")  # where Debian's font packages install (override with --fonts)
 
 
 def default_font_paths(root: Path = FONT_ROOT) -> list[Path]:
@@ -183,18 +189,7 @@ def build_atlas(
         "levels_per_px": np.array(levels_per_px, dtype=np.float64),
         "box": np.array(box, dtype=np.float64),
     }
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out_path.name, suffix=".tmp.npz", dir=out_path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return out_path
+    return atomic_write_npz(out_path, **arrays)
 
 
 def build_title_font(
@@ -227,7 +222,26 @@ def build_title_font(
             record.string = family if record.nameID == 1 else f"{family} Regular"
         elif record.nameID in (3, 6):            # unique id, PostScript name
             record.string = f"{postscript}-Regular"
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    subset.save_font(font, str(out_path), options)
-    return out_path
+    return atomic_write(Path(out_path), lambda tmp: subset.save_font(font, str(tmp), options))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python tools/kana49_atlas.py [--fonts DIR] (--out ATLAS.npz | --title-font FONT.ttf)``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the Kana-49 SDF atlas or the kana title font from system fonts.")
+    parser.add_argument("--fonts", type=Path, default=FONT_ROOT, help=f"the TrueType folder (default {FONT_ROOT})")
+    parser.add_argument("--out", type=Path, help="write the atlas here (e.g. data/kana49/kana49-atlas.npz)")
+    parser.add_argument("--title-font", type=Path, help="write the subset title font here (e.g. genlib/assets/KleeOne-Kana49.ttf)")
+    args = parser.parse_args(argv)
+    if not (args.out or args.title_font):
+        parser.error("give --out, --title-font or both")
+    if args.out:
+        print(f"wrote {build_atlas(default_font_paths(args.fonts), args.out)}")
+    if args.title_font:
+        print(f"wrote {build_title_font(args.fonts / 'klee/KleeOne-Regular.ttf', args.title_font)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
