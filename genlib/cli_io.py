@@ -23,6 +23,7 @@ from typing import Any, Callable
 from genlib.atomic import check_output
 from genlib.checkpoint import Checkpoint, read_meta, rewrite_checkpoint
 from genlib.config import config_from_dict, flag_of
+from genlib.distributed import is_main_process
 
 SHIPPED_FLAG = "--overwrite-shipped"
 RESUME_MAY_CHANGE = ("epochs", "device")  # config fields a resumed run may change (also --save-every, --threads)
@@ -173,6 +174,8 @@ def run_plan(plan: TrainPlan, *, data: Any = None, max_steps: int | None = None,
         raise RuntimeError(f"training stopped at epoch {result.state.epoch}, step {result.state.step} without writing {plan.work}")
     finished = result.state.epoch >= plan.train_config.epochs
     if finished and plan.needs_final_write:
+        if not is_main_process():  # under torchrun process 0 writes the final file
+            return RunOutcome(result, plan.out, True)
         kept = plan.family.slim_modules(read_meta(plan.work).modules) if plan.slim else None  # e.g. only the EMA generator
         rewrite_checkpoint(plan.work, plan.out, slim=plan.slim, modules=kept)
         return RunOutcome(result, plan.out, True)
