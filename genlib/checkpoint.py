@@ -327,3 +327,7 @@ def restore_optimizers(ckpt: Checkpoint, optimizers: dict[str, torch.optim.Optim
         )
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(ckpt.optimizers[name])
+        for p, per_param in optimizer.state.items():  # moments in their parameter's memory layout (channels_last),
+            for key, value in per_param.items():  # as a fresh run makes them (zeros_like of the parameter)
+                if isinstance(value, Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    per_param[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)

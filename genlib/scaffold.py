@@ -35,7 +35,7 @@ from genlib.data.datasets import DataConfig, PreparedData, class_names_of
 from genlib.distributed import (
     SOLO, World, average_gradients, barrier, broadcast_modules, joined, main_first, mean_over_processes, other_ranks_rng, restore_rank_rng, seed_rank,
 )
-from genlib.runtime import get_device, seed_everything
+from genlib.runtime import get_device, in_precision, prepare_modules, seed_everything
 from genlib.training import StepFn, TrainResult, TrainState, fit
 
 Modules = dict[str, nn.Module]
@@ -221,6 +221,7 @@ def _train(family: Family, model_config: Any, train_config: Any, world: World, d
     with main_first(world):  # process 0 builds and caches a dataset first, the others read it
         prepared = family.prepare(model_config, train_config, data)
     modules = {name: m.to(device) for name, m in family.build(model_config, train_config).items()}
+    prepare_modules(modules, train_config)  # channels_last, float32 outputs under bf16, compile
     optimizers = family.optimizers(modules, train_config)
     seed_rank(world, train_config.seed)  # each process draws its own noise (process 0: the plain run's stream)
     state = resume_state(resume, family.name, modules, optimizers, world) if resume else TrainState()
@@ -254,7 +255,7 @@ def _train(family: Family, model_config: Any, train_config: Any, world: World, d
 
     if family.before_fit is not None and world.is_main:
         family.before_fit(run)
-    step = family.step(run)
+    step = in_precision(family.step(run), device, getattr(train_config, "precision", "fp32"))
     if any(True for m in modules.values() for _ in m.buffers()) and world.active:
         step = _following_buffers(step, modules, world)
     arch = getattr(model_config, "arch", None)
