@@ -121,7 +121,8 @@ def adversarial_step(
         return G(z, classes, styles), classes, styles
 
     def d_loss_of(real: Tensor, classes: Tensor, styles: Tensor, fake: Tensor, fc: Tensor, fs: Tensor) -> tuple[Tensor, dict[str, float]]:
-        real_out, fake_out = D(real, classes, styles), D(fake.detach(), fc, fs)
+        both = D(torch.cat([real, fake.detach()]), torch.cat([classes, fc]), torch.cat([styles, fs]))  # one D pass over real || fake
+        real_out, fake_out = both[: real.shape[0]], both[real.shape[0] :]
         if not wgan:  # L_D = 1/2 [BCE(D(x|y), 1) + BCE(D(G(z|y')|y'), 0)]
             loss = d_bce_loss(real_out, fake_out)
             return loss, {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
