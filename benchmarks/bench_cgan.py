@@ -14,15 +14,16 @@
   genlib's loop (``d_update="split"``, ``fake_labels="random"``) reuses the D step's fakes for
   the G step: one generator forward pass fewer per step.
 
-    python benchmarks/bench_cgan.py [--limit 0] [--mlp-steps 400] [--conv-steps 12] [--threads 0]
+    python benchmarks/bench_cgan.py [--limit 0] [--cycles 15] [--mlp-steps 30] [--conv-steps 2] [--only mlp|conv] [--threads 0]
 
-Prints images/s of each loop (best of ``--repeats``) and the ratios genlib / seed. Not a test.
+Interleaves the variants in short windows (:mod:`interleave`): the seed's loop, genlib's in fp32
+and bf16 (and, for the conv cGAN, with channels_last), and prints images/s, the median ratio to the
+seed's loop with its spread, FLOPs per image and this machine's GEMM rate. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -33,6 +34,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from genlib.data import DataConfig, prepare_dataset
 from genlib.models import cgan_train
 from genlib.models.cgan import CGANConfig, build_cgan, conv_config
+from genlib.models.cgan_train import CGANTrainConfig
+from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, print_bound_share
 
 
 class SeedGenerator(nn.Module):
@@ -57,16 +60,22 @@ class SeedDiscriminator(nn.Module):
         return self.disc(torch.cat([img, class_labels, style_labels], dim=1))
 
 
-def run_seed_mlp_loop(x: np.ndarray, class_dim: int, steps: int) -> float:
-    """Seed 000's CGAN loop for ``steps`` batches; returns images/s."""
+def forever(loader):
+    while True:
+        yield from loader
+
+
+def seed_mlp_runner(x: np.ndarray, class_dim: int) -> Runner:
+    """Seed 000's CGAN loop (DataLoader over its [N, 835] rows, batch 128), by windows of steps."""
     img_dim, latent_dim, style_dim, lr = 784, 64, 2, 1e-4
     generator, discriminator = SeedGenerator(latent_dim, class_dim, style_dim, img_dim), SeedDiscriminator(img_dim, class_dim, style_dim)
     opt_gen, opt_disc = torch.optim.Adam(generator.parameters(), lr=lr), torch.optim.Adam(discriminator.parameters(), lr=lr)
     criterion = nn.BCELoss()
-    loader = DataLoader(x, batch_size=128, shuffle=True)
-    seen, tic = 0, time.perf_counter()
-    while seen < steps * 128:
-        for real in loader:
+    stream = forever(DataLoader(x, batch_size=128, shuffle=True))
+
+    def advance(steps: int) -> int:
+        seen = 0
+        for _, real in zip(range(steps), stream):
             batch_size = real.shape[0]
             real_img, real_class_labels, real_style_labels = real[:, :img_dim], real[:, img_dim : img_dim + class_dim], real[:, img_dim + class_dim :]
             noise = torch.randn(batch_size, latent_dim)
@@ -85,26 +94,26 @@ def run_seed_mlp_loop(x: np.ndarray, class_dim: int, steps: int) -> float:
             lossG.backward()
             opt_gen.step()
             seen += batch_size
-            if seen >= steps * 128:
-                break
-    return seen / (time.perf_counter() - tic)
+        return seen
+
+    return advance
 
 
-def run_seed004_conv_loop(data, steps: int, channels: int) -> float:
-    """Seed 004's Keras loop, translated: DataLoader batches, D real / D fake / GAN updates; images/s."""
+def seed004_conv_runner(data, channels: int) -> Runner:
+    """Seed 004's Keras loop, translated: DataLoader batches, D real / D fake / GAN updates, by windows of steps."""
     config = conv_config(n_classes=data.n_classes, channels=channels)
     generator, discriminator = build_cgan(config)
     opt_g = torch.optim.Adam(generator.parameters(), lr=3e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=3e-4, betas=(0.5, 0.999))
     bce = nn.BCELoss()
-    loader = DataLoader(TensorDataset(data.train.images, data.train.classes, data.train.styles), batch_size=128, shuffle=True)
+    stream = forever(DataLoader(TensorDataset(data.train.images, data.train.classes, data.train.styles), batch_size=128, shuffle=True))
 
     def latent_points(n: int):
         return torch.randn(n, config.latent_dim), torch.randint(0, config.n_classes, (n,)), torch.randint(0, config.n_styles, (n,))
 
-    seen, tic = 0, time.perf_counter()
-    while seen < steps * 128:
-        for images, classes, styles in loader:
+    def advance(steps: int) -> int:
+        seen = 0
+        for _, (images, classes, styles) in zip(range(steps), stream):
             n = images.shape[0]
             # d_model.train_on_batch([X_real, labels_real], y_real)
             d_real = torch.sigmoid(discriminator(images, classes, styles))
@@ -129,55 +138,50 @@ def run_seed004_conv_loop(data, steps: int, channels: int) -> float:
             loss.backward()
             opt_g.step()
             seen += n
-            if seen >= steps * 128:
-                break
-    return seen / (time.perf_counter() - tic)
+        return seen
 
-
-def run_genlib_loop(data, model_config: CGANConfig, train_config: cgan_train.CGANTrainConfig, steps: int) -> float:
-    """genlib's ``cgan_train.train`` for ``steps`` steps; images/s of its training loop (``fit``'s own clock)."""
-    result = cgan_train.train(model_config, train_config, data=data, max_steps=steps, progress=False)
-    return result.state.images_seen / result.state.seconds
+    return advance
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="kana49")
     parser.add_argument("--limit", type=int, default=0, help="at most this many training images (0 = all)")
-    parser.add_argument("--mlp-steps", type=int, default=400, help="batches of 128 per MLP run")
-    parser.add_argument("--conv-steps", type=int, default=12, help="batches of 128 per conv run")
+    parser.add_argument("--cycles", type=int, default=15)
+    parser.add_argument("--mlp-steps", type=int, default=30, help="batches of 128 per MLP variant per cycle")
+    parser.add_argument("--conv-steps", type=int, default=2, help="batches of 128 per conv variant per cycle")
     parser.add_argument("--conv-channels", type=int, default=128, help="conv filters (seed 004: 128)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", choices=("mlp", "conv"), help="run one of the two comparisons")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     data = prepare_dataset(DataConfig(dataset=args.dataset, limit=args.limit))
     n_classes = data.n_classes
-    flat = data.train.images.reshape(len(data.train), -1).numpy()
-    onehots = [F.one_hot(data.train.classes, n_classes).float().numpy(), F.one_hot(data.train.styles, 2).float().numpy()]
-    x = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the seed's [N, 835] rows
-    x = x * 2 - 1  # seed §4.3.1: "Renormalize values in x to be between -1 and 1" (the whole row)
-    print(f"{args.dataset}: {len(x)} training images, {torch.get_num_threads()} threads, "
-          f"MLP {args.mlp_steps} steps, conv {args.conv_steps} steps (channels {args.conv_channels}) per run")
-    mlp_tc = cgan_train.CGANTrainConfig(device="cpu")
-    conv_mc = conv_config(n_classes=n_classes, channels=args.conv_channels)
-    conv_tc = cgan_train.CGANTrainConfig(device="cpu", lr=3e-4, beta1=0.5, d_update="split", fake_labels="random")
-    rates: dict[str, list[float]] = {"seed mlp": [], "genlib mlp": [], "seed004 conv": [], "genlib conv": []}
-    for r in range(args.repeats):  # alternate so that both loops see the same machine state
-        torch.manual_seed(r)
-        rates["seed mlp"].append(run_seed_mlp_loop(x, n_classes, args.mlp_steps))
-        rates["genlib mlp"].append(run_genlib_loop(data, CGANConfig(n_classes=n_classes), mlp_tc, args.mlp_steps))
-        torch.manual_seed(r)
-        rates["seed004 conv"].append(run_seed004_conv_loop(data, args.conv_steps, args.conv_channels))
-        rates["genlib conv"].append(run_genlib_loop(data, conv_mc, conv_tc, args.conv_steps))
-        print(f"  run {r + 1}: " + " | ".join(f"{k} {v[-1]:7.0f} img/s" for k, v in rates.items()))
-    best = {k: max(v) for k, v in rates.items()}
-    print(f"seed MLP CGAN, seed loop (DataLoader, BCELoss on sigmoid):  {best['seed mlp']:8.0f} images/s")
-    print(f"seed MLP CGAN, genlib loop (TensorBatches + fit):           {best['genlib mlp']:8.0f} images/s")
-    print(f"seed 004 conv cGAN, Keras-style loop (DataLoader):          {best['seed004 conv']:8.0f} images/s")
-    print(f"seed 004 conv cGAN, genlib loop (split D, reused fakes):    {best['genlib conv']:8.0f} images/s")
-    print(f"ratio genlib / seed: MLP {best['genlib mlp'] / best['seed mlp']:.2f}x, conv {best['genlib conv'] / best['seed004 conv']:.2f}x")
+    print(f"{args.dataset}: {len(data.train)} training images")
+    bound = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
+    print(f"GEMM rate here: fp32 {bound['fp32'] / 1e9:.0f} GFLOP/s, bf16 {bound['bf16'] / 1e9:.0f} GFLOP/s")
+    if args.only != "conv":
+        flat = data.train.images.reshape(len(data.train), -1).numpy()
+        onehots = [F.one_hot(data.train.classes, n_classes).float().numpy(), F.one_hot(data.train.styles, 2).float().numpy()]
+        x = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the seed's [N, 835] rows
+        x = x * 2 - 1  # seed §4.3.1: "Renormalize values in x to be between -1 and 1" (the whole row)
+        mlp = CGANConfig(n_classes=n_classes)
+        variants = {"seed 000 loop (DataLoader, BCELoss on sigmoid)": seed_mlp_runner(x, n_classes)}
+        for precision in ("fp32", "bf16"):
+            variants[f"genlib loop ({precision})"] = genlib_runner(cgan_train.FAMILY, mlp, CGANTrainConfig(device="cpu", precision=precision), data)
+        medians = interleave("MLP CGAN (K49 report), batch 128", variants, args.mlp_steps, args.cycles, baseline=next(iter(variants)))
+        print_bound_share(medians, flops_per_image(genlib_runner(cgan_train.FAMILY, mlp, CGANTrainConfig(device="cpu"), data)), bound)
+    if args.only != "mlp":
+        conv = conv_config(n_classes=n_classes, channels=args.conv_channels)
+        base = dict(device="cpu", lr=3e-4, beta1=0.5, d_update="split", fake_labels="random")
+        variants = {"seed 004 loop (Keras-style, DataLoader)": seed004_conv_runner(data, args.conv_channels)}
+        for precision, channels_last in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
+            tc = CGANTrainConfig(precision=precision, channels_last=channels_last, **base)
+            variants[f"genlib loop ({precision}{', channels_last' if channels_last else ''})"] = genlib_runner(cgan_train.FAMILY, conv, tc, data)
+        medians = interleave(f"conv cGAN (StyleGAN report), {args.conv_channels} filters, batch 128", variants, args.conv_steps,
+                             args.cycles, baseline=next(iter(variants)))
+        print_bound_share(medians, flops_per_image(genlib_runner(cgan_train.FAMILY, conv, CGANTrainConfig(**base), data)), bound)
 
 
 if __name__ == "__main__":

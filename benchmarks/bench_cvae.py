@@ -7,15 +7,16 @@ the seed's text. genlib trains the same network (``CVAEConfig()``) with the same
 batch size through ``genlib.training.fit``, ``TensorBatches`` and ``genlib.training.adam`` (the
 same Adam update, fused into one kernel).
 
-    python benchmarks/bench_cvae.py [--dataset kana49] [--epochs 2] [--threads 2]
+    python benchmarks/bench_cvae.py [--dataset kana49] [--cycles 15] [--steps 40] [--threads 2]
 
-Prints images/s of each loop (best of ``--repeats``) and the ratio genlib / seed.
+Interleaves the seed's loop, genlib's in fp32 and genlib's in bf16 in short windows
+(:mod:`interleave`) and prints images/s, the median ratio to the seed's loop and its spread, the
+model's FLOPs per image and this machine's GEMM rate (for the share of the FLOP bound).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -23,10 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from genlib.data import DataConfig, TensorBatches, prepare_dataset
-from genlib.models.cvae import CVAEConfig, build_cvae
-from genlib.models.cvae_train import elbo_step
-from genlib.training import TrainState, adam, fit
+from genlib.data import DataConfig, prepare_dataset
+from genlib.models import cvae_train
+from genlib.models.cvae import CVAEConfig
+from genlib.models.cvae_train import CVAETrainConfig
+from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, print_bound_share
 
 
 class SeedConditionalVAE(nn.Module):
@@ -61,60 +63,59 @@ def seed_loss(recon_x, x, mu, logvar):
     return bce + kld
 
 
-def run_seed_loop(x_train: np.ndarray, epochs: int, class_dim: int) -> float:
-    """The seed's §4.2.2 loop; returns images/s."""
+def seed_runner(x_train: np.ndarray, class_dim: int) -> Runner:
+    """The seed's §4.2.2 loop (DataLoader over its [N, 835] rows, batch 100), by windows of steps."""
     model = SeedConditionalVAE(class_dim=class_dim)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     dataset = TensorDataset(torch.tensor(x_train[:, :784]), torch.tensor(x_train[:, 784:]))
     loader = DataLoader(dataset, batch_size=100, shuffle=True)
-    tic = time.perf_counter()
-    for _ in range(epochs):
-        for images, labels in loader:
+
+    def batches():
+        while True:
+            yield from loader
+
+    stream = batches()
+
+    def advance(steps: int) -> int:
+        seen = 0
+        for _, (images, labels) in zip(range(steps), stream):
             class_labels, style_labels = labels[:, :class_dim], labels[:, class_dim:]
             recon, mu, logvar = model(images, class_labels, style_labels)
             loss = seed_loss(recon, images, mu, logvar)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return epochs * len(dataset) / (time.perf_counter() - tic)
+            seen += images.shape[0]
+        return seen
 
-
-def run_genlib_loop(data, epochs: int) -> float:
-    """genlib's loop on the same network and hyperparameters; returns images/s."""
-    model = build_cvae(CVAEConfig(n_classes=data.n_classes))
-    optimizer = adam(model, lr=1e-3)  # fused Adam where torch has it
-    batches = TensorBatches((data.train.images, data.train.classes, data.train.styles), batch_size=100)
-    tic = time.perf_counter()
-    state = fit(elbo_step(model, optimizer), batches, TrainState(), epochs, progress=False)
-    return state.images_seen / (time.perf_counter() - tic)
+    return advance
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="kana49")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="at most this many training images (0 = all)")
+    parser.add_argument("--cycles", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=40, help="batches of 100 per variant per cycle")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = prepare_dataset(DataConfig(dataset=args.dataset))
+    data = prepare_dataset(DataConfig(dataset=args.dataset, limit=args.limit))
     n_classes = data.n_classes
     flat = data.train.images.reshape(len(data.train), -1).numpy()
     onehots = [F.one_hot(data.train.classes, n_classes).float().numpy(), F.one_hot(data.train.styles, 2).float().numpy()]
     x_train = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the seed's [N, 835] rows
-    print(f"{args.dataset}: {len(x_train)} training images, {args.epochs} epochs per run, {torch.get_num_threads()} threads")
-    seed_rates, genlib_rates = [], []
-    for r in range(args.repeats):  # alternate so that both loops see the same machine state
-        torch.manual_seed(r)
-        seed_rates.append(run_seed_loop(x_train, args.epochs, n_classes))
-        torch.manual_seed(r)
-        genlib_rates.append(run_genlib_loop(data, args.epochs))
-        print(f"  run {r + 1}: seed loop {seed_rates[-1]:8.0f} img/s | genlib loop {genlib_rates[-1]:8.0f} img/s")
-    best_seed, best_genlib = max(seed_rates), max(genlib_rates)
-    print(f"seed CVAE, seed loop (DataLoader, batch 100):   {best_seed:8.0f} images/s")
-    print(f"seed CVAE, genlib loop (TensorBatches + fit):   {best_genlib:8.0f} images/s")
-    print(f"ratio genlib / seed: {best_genlib / best_seed:.2f}x")
+    print(f"{args.dataset}: {len(x_train)} training images")
+    model = CVAEConfig(n_classes=n_classes)
+    variants = {"seed loop (DataLoader, fp32)": seed_runner(x_train, n_classes)}
+    for precision in ("fp32", "bf16"):
+        tc = CVAETrainConfig(device="cpu", precision=precision)
+        variants[f"genlib loop ({precision})"] = genlib_runner(cvae_train.FAMILY, model, tc, data)
+    medians = interleave("seed CVAE (K49 report), batch 100", variants, args.steps, args.cycles, baseline="seed loop (DataLoader, fp32)")
+    bound = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
+    print(f"  GEMM rate here: fp32 {bound['fp32'] / 1e9:.0f} GFLOP/s, bf16 {bound['bf16'] / 1e9:.0f} GFLOP/s")
+    print_bound_share(medians, flops_per_image(genlib_runner(cvae_train.FAMILY, model, CVAETrainConfig(device="cpu"), data)), bound)
 
 
 if __name__ == "__main__":

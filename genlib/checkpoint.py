@@ -123,6 +123,7 @@ def save_checkpoint(
     state: dict[str, Any] | None = None,
     include_rng: bool = True,
     extra: dict[str, Any] | None = None,
+    more_rng: dict[str, Tensor] | None = None,
 ) -> Path:
     """Write a checkpoint atomically and verify it by reading it back.
 
@@ -134,6 +135,8 @@ def save_checkpoint(
         optimizers: optimizers to resume; omit for a small inference-only checkpoint.
         state: the training state as a JSON-able dict (see :class:`genlib.training.TrainState`).
         include_rng: store torch's global RNG state so resumed training draws the same numbers.
+        more_rng: further RNG states stored beside it as ``rng/<key>`` (the other processes' of a
+            data-parallel run, :func:`genlib.distributed.other_ranks_rng`).
     Returns:
         the final path.
     Raises:
@@ -156,6 +159,7 @@ def save_checkpoint(
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng/cuda{i}"] = s
+        tensors.update({f"rng/{k}": v for k, v in (more_rng or {}).items()})
     blob = {
         "family": family,
         "model_config": _as_dict(model_config),
@@ -358,3 +362,7 @@ def restore_optimizers(ckpt: Checkpoint, optimizers: dict[str, torch.optim.Optim
         )
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(ckpt.optimizers[name])
+        for p, per_param in optimizer.state.items():  # moments in their parameter's memory layout (channels_last),
+            for key, value in per_param.items():  # as a fresh run makes them (zeros_like of the parameter)
+                if isinstance(value, Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    per_param[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)

@@ -28,6 +28,7 @@ MAX_SAMPLES = 1_000_000  # images one `genlib sample` may draw (28x28 float32: a
 def _train(argv: Sequence[str]) -> int:
     from genlib.checkpoint import load_checkpoint
     from genlib.cli_io import TrainPlan, check_something_to_train, file_stamp, interrupted_message, resume_configs, run_plan, summary
+    from genlib.distributed import is_main_process
     from genlib.families import FAMILIES, get_family
     from genlib.pretrained import get_recipe
 
@@ -97,7 +98,8 @@ def _train(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print(f"genlib train: {interrupted_message(plan, before)}", file=sys.stderr)
         return 130
-    print(summary(outcome, plan))
+    if is_main_process():  # one summary line, not one per torchrun process
+        print(summary(outcome, plan))
     return 0
 
 

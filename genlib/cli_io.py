@@ -24,9 +24,10 @@ from genlib.atomic import check_output
 from genlib.checkpoint import Checkpoint, read_meta, rewrite_checkpoint
 from genlib.cli_options import apply_overrides
 from genlib.config import config_from_dict, flag_of
+from genlib.distributed import is_main_process
 
 SHIPPED_FLAG = "--overwrite-shipped"
-RESUME_MAY_CHANGE = ("epochs", "device", "download")  # config fields a resumed run may change (also --save-every, --threads)
+RESUME_MAY_CHANGE = ("epochs", "device", "download", "channels_last", "compile")  # config fields a resumed run may change (same math; also --save-every, --threads)
 def is_shipped(path: str | Path) -> bool:
     """True when ``path`` lies in the repository's ``data/`` folder (``$GENLIB_DATA`` if set)."""
     from genlib.data.datasets import repo_data_dir
@@ -71,7 +72,7 @@ def resume_configs(family: Any, stored: Checkpoint, path: Path, explicit: dict[s
             shown = " ".join(map(str, given)) if isinstance(given, tuple) else given
             raise ValueError(
                 f"{flag_of(name)} {shown} differs from the checkpoint's {name}={current.get(name)!r}: a resumed run keeps its "
-                f"configuration (it may change --epochs, --device, --download, --save-every, --threads)"
+                f"configuration (it may change --epochs, --device, --download, --channels-last, --compile, --save-every, --threads)"
             )
     changes = {k: v for k, v in explicit.items() if k in RESUME_MAY_CHANGE}
     return model_config, apply_overrides(train_config, changes)
@@ -174,6 +175,8 @@ def run_plan(plan: TrainPlan, *, data: Any = None, max_steps: int | None = None,
         raise RuntimeError(f"training stopped at epoch {result.state.epoch}, step {result.state.step} without writing {plan.work}")
     finished = result.state.epoch >= plan.train_config.epochs
     if finished and plan.needs_final_write:
+        if not is_main_process():  # under torchrun process 0 writes the final file
+            return RunOutcome(result, plan.out, True)
         kept = plan.family.slim_modules(read_meta(plan.work).modules) if plan.slim else None  # e.g. only the EMA generator
         rewrite_checkpoint(plan.work, plan.out, slim=plan.slim, modules=kept)
         return RunOutcome(result, plan.out, True)

@@ -32,7 +32,10 @@ from genlib.data.batches import TensorBatches
 from genlib.data.conditions import style_names
 from genlib.data import datasets
 from genlib.data.datasets import DataConfig, PreparedData, class_names_of
-from genlib.runtime import get_device, seed_everything
+from genlib.distributed import (
+    SOLO, World, average_gradients, barrier, broadcast_modules, joined, main_first, mean_over_processes, other_ranks_rng, restore_rank_rng, seed_rank,
+)
+from genlib.runtime import get_device, in_precision, prepare_modules, seed_everything
 from genlib.training import StepFn, TrainResult, TrainState, fit
 
 Modules = dict[str, nn.Module]
@@ -147,19 +150,30 @@ class Family:
         return tuple(sorted(names)) if keep is None else tuple(n for n in keep if n in names)
 
 
-def resume_state(path: str | Path, family: str, modules: Modules, optimizers: Optimizers) -> TrainState:
+def resume_state(path: str | Path, family: str, modules: Modules, optimizers: Optimizers, world: World = SOLO) -> TrainState:
     """Restore modules, optimizers and RNG from a full checkpoint of ``family`` and return its :class:`TrainState`.
 
+    Under data-parallel training each process restores its own RNG state (process 0's is ``rng/torch``).
+
     Raises:
-        genlib.checkpoint.CheckpointError: wrong family, or a slim checkpoint without optimizer state.
+        genlib.checkpoint.CheckpointError: wrong family, a slim checkpoint without optimizer state, or
+            a mid-epoch checkpoint of a run with another number of processes.
     """
     ckpt = load_checkpoint(path)
     if ckpt.family != family:
         raise CheckpointError(f"{path} is a {ckpt.family!r} checkpoint; cannot resume it as {family!r}")
+    state = TrainState.from_dict(ckpt.state)
+    processes = ckpt.extra.get("processes", 1)
+    if processes != world.size and state.batch > 0:
+        raise CheckpointError(f"{path} stopped mid-epoch in a run of {processes} process(es): resume it with "
+                              f"torchrun --nproc-per-node {processes} (this run has {world.size}), or from an epoch end")
     restore_modules(ckpt, modules)
     restore_optimizers(ckpt, optimizers)
-    restore_rng(ckpt.rng)
-    return TrainState.from_dict(ckpt.state)
+    if world.is_main:
+        restore_rng(ckpt.rng)
+    else:
+        restore_rank_rng(world, ckpt.rng)  # none stored (a run of fewer processes): it keeps its fresh stream
+    return state
 
 
 def train_family(
@@ -178,6 +192,10 @@ def train_family(
 ) -> TrainResult:
     """Train a model of ``family``; write a checkpoint to ``out`` at each epoch end (and every ``save_every`` steps).
 
+    Under ``torchrun`` (:mod:`genlib.distributed`) every process runs this; each trains on its shard
+    of the data with gradients averaged over the processes, and process 0 alone writes ``out`` and
+    runs the family's ``before_fit``/``after_epoch`` hooks.
+
     Args:
         data: a prepared dataset (default: ``prepare_dataset(train_config.data)``).
         resume: a full checkpoint of an earlier run with the same configs; training continues exactly
@@ -191,42 +209,77 @@ def train_family(
         ValueError: the model's label counts differ from the data's.
         genlib.training.TrainingDiverged: a metric became NaN/inf (the last checkpoint is kept).
     """
-    device = get_device(train_config.device)
+    with joined(get_device(train_config.device)) as (world, device):
+        return _train(family, model_config, train_config, world, device, data=data, out=out, resume=resume, max_steps=max_steps,
+                      save_every=save_every, slim=slim, progress=progress, callback=callback)
+
+
+def _train(family: Family, model_config: Any, train_config: Any, world: World, device: torch.device, *, data: PreparedData | None,
+           out: str | Path | None, resume: str | Path | None, max_steps: int | None, save_every: int, slim: bool, progress: bool,
+           callback: Callable[[TrainState], None] | None) -> TrainResult:
     seed_everything(train_config.seed)
-    prepared = family.prepare(model_config, train_config, data)
+    with main_first(world):  # process 0 builds and caches a dataset first, the others read it
+        prepared = family.prepare(model_config, train_config, data)
     modules = {name: m.to(device) for name, m in family.build(model_config, train_config).items()}
+    prepare_modules(modules, train_config)  # channels_last, float32 outputs under bf16, compile
     optimizers = family.optimizers(modules, train_config)
-    state = resume_state(resume, family.name, modules, optimizers) if resume else TrainState()
+    seed_rank(world, train_config.seed)  # each process draws its own noise (process 0: the plain run's stream)
+    state = resume_state(resume, family.name, modules, optimizers, world) if resume else TrainState()
+    broadcast_modules(modules.values(), world)  # every process starts from process 0's weights, as DDP does
+    for optimizer in optimizers.values():
+        average_gradients(optimizer, world)
     run = Run(model_config, train_config, modules, optimizers, state, prepared, device)
     tensors = tuple(t.to(device) for t in family.tensors(run))
-    batches = TensorBatches(tensors, train_config.batch_size, drop_last=family.drop_last, seed=train_config.seed)
+    batches = TensorBatches(tensors, train_config.batch_size, drop_last=family.drop_last, seed=train_config.seed,
+                            rank=world.rank, ranks=world.size)
     kept = family.slim_modules(modules)
     extra = family.checkpoint_extra(run) if family.checkpoint_extra else None  # once: it describes the data, not the step
+    if world.size > 1:
+        extra = {**(extra or {}), "processes": world.size}
 
     def save(st: TrainState) -> None:
-        save_checkpoint(
-            out, family=family.name, model_config=model_config, train_config=train_config,
-            modules={k: modules[k] for k in kept} if slim else modules, optimizers=None if slim else optimizers,
-            state=st.to_dict(), include_rng=not slim, extra=extra,
-        )
+        more_rng = other_ranks_rng(world)  # every process takes part; process 0 gets the others' states
+        if world.is_main:
+            save_checkpoint(
+                out, family=family.name, model_config=model_config, train_config=train_config,
+                modules={k: modules[k] for k in kept} if slim else modules, optimizers=None if slim else optimizers,
+                state=st.to_dict(), include_rng=not slim, extra=extra, more_rng=None if slim else more_rng,
+            )
+        barrier(world)  # the others wait until the file is complete
 
     def after_epoch(st: TrainState) -> None:
-        if family.after_epoch is not None:
+        if family.after_epoch is not None and world.is_main:
             family.after_epoch(run)
         if callback is not None:
             callback(st)
 
-    if family.before_fit is not None:
+    if family.before_fit is not None and world.is_main:
         family.before_fit(run)
+    step = in_precision(family.step(run), device, getattr(train_config, "precision", "fp32"))
+    if any(True for m in modules.values() for _ in m.buffers()) and world.active:
+        step = _following_buffers(step, modules, world)
     arch = getattr(model_config, "arch", None)
     fit(
-        family.step(run), batches, state, train_config.epochs, max_steps=max_steps,
+        step, batches, state, train_config.epochs, max_steps=max_steps,
         evaluate=(lambda: family.evaluate(run)) if family.evaluate else None, save=save if out else None,
-        save_every=save_every, callback=after_epoch, progress=progress, desc=f"{family.name}-{arch}" if arch else family.name,
+        save_every=save_every, callback=after_epoch, progress=progress and world.is_main,
+        desc=f"{family.name}-{arch}" if arch else family.name,
+        combine=(lambda running: mean_over_processes(running, world)) if world.active else None,
     )
     for m in modules.values():
         m.eval()
     return TrainResult(modules, state, Path(out) if out else None)
+
+
+def _following_buffers(step: StepFn, modules: Modules, world: World) -> StepFn:
+    """``step``, after which every process takes process 0's buffers (batch-norm statistics, ``w_avg``), as DDP does."""
+
+    def synced(batch: tuple[Tensor, ...]) -> dict[str, float]:
+        metrics = step(batch)
+        broadcast_modules(modules.values(), world, parameters=False)
+        return metrics
+
+    return synced
 
 
 @dataclass

@@ -82,6 +82,7 @@ def fit(
     callback: Callable[[TrainState], None] | None = None,
     progress: bool = True,
     desc: str = "train",
+    combine: Callable[[dict[str, float]], dict[str, float]] | None = None,
 ) -> TrainState:
     """Train until ``epochs`` epochs are done (or ``max_steps`` steps), resuming from ``state``.
 
@@ -96,6 +97,8 @@ def fit(
             steps, and when stopping at ``max_steps``) — after the finiteness check.
         callback: called after each finished epoch (e.g. a live plot).
         progress: show a tqdm bar (notebook-aware).
+        combine: maps the epoch's running metric sums to their mean over the training processes
+            (:func:`genlib.distributed.mean_over_processes`), before each save and at each epoch end.
     Returns:
         ``state``, whose ``history`` has one row per epoch: mean step metrics, evaluation metrics,
         ``epoch`` (1-based) and ``seconds``.
@@ -118,7 +121,7 @@ def fit(
                 state.running[k] = state.running.get(k, 0.0) + v
             state.batch += 1
             state.step += 1
-            state.images_seen += batch[0].shape[0]
+            state.images_seen += batch[0].shape[0] * batches.ranks  # every process's shard holds as many
             bar.update(1)
             if state.step % 10 == 0 or state.batch == len(batches):
                 bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
@@ -129,6 +132,8 @@ def fit(
                 state.seconds += toc - tic
                 tic = toc
                 if save is not None and state.batch < len(batches):
+                    if combine is not None:
+                        state.running = combine(state.running)
                     save(state)
             if stop and state.batch < len(batches):
                 bar.close()
@@ -137,6 +142,8 @@ def fit(
         toc = time.perf_counter()
         state.epoch_seconds += toc - tic
         state.seconds += toc - tic
+        if combine is not None:
+            state.running = combine(state.running)
         row = {"epoch": state.epoch + 1, **{k: v / max(state.batch, 1) for k, v in state.running.items()}}
         if evaluate is not None:
             eval_metrics = {k: float(v) for k, v in evaluate().items()}

@@ -4,7 +4,10 @@ For 28x28 images a DataLoader's per-sample Python work (``__getitem__``, collate
 a small model's forward pass on a CPU. Here an epoch is one random permutation and each batch is
 one ``index_select`` per tensor, so batching costs next to nothing beside the model's compute.
 The permutation of epoch ``e`` is a pure function of ``(seed, e)``, which lets training resume
-mid-epoch exactly.
+mid-epoch exactly. Under data-parallel training (:mod:`genlib.distributed`) process ``r`` of ``R``
+takes positions ``r, r + R, r + 2R, …`` of that same permutation: disjoint shards of equal length
+(the last ``N mod R`` samples of an epoch are left out), so batch ``b`` of all processes together
+is positions ``b*B*R .. (b+1)*B*R - 1``, one global batch of ``R * B``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class TensorBatches:
         shuffle: draw a new permutation each epoch (else batches are in order).
         drop_last: drop the final incomplete batch.
         seed: base seed of the per-epoch permutations.
+        rank, ranks: this process's shard ``rank`` of ``ranks`` (data-parallel training; default: all samples).
     """
 
     def __init__(
@@ -34,6 +38,8 @@ class TensorBatches:
         shuffle: bool = True,
         drop_last: bool = False,
         seed: int = 0,
+        rank: int = 0,
+        ranks: int = 1,
     ) -> None:
         if not tensors:
             raise ValueError("TensorBatches needs at least one tensor")
@@ -44,15 +50,21 @@ class TensorBatches:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if n == 0:
             raise ValueError("TensorBatches got empty tensors (0 samples)")
+        if not 0 <= rank < ranks:
+            raise ValueError(f"rank must be in 0..ranks-1, got rank={rank}, ranks={ranks}")
+        if n < ranks:
+            raise ValueError(f"{n} samples cannot be shared by {ranks} processes (at least one each)")
         self.tensors = tuple(tensors)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = seed
+        self.rank, self.ranks = rank, ranks
 
     @property
     def n_samples(self) -> int:
-        return self.tensors[0].shape[0]
+        """Samples per epoch of this process (all of them unless sharded)."""
+        return self.tensors[0].shape[0] // self.ranks
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -60,11 +72,15 @@ class TensorBatches:
         return full if (self.drop_last or rest == 0) else full + 1
 
     def permutation(self, epoch: int) -> Tensor:
-        """The sample order of ``epoch``: ``randperm(N)`` seeded by ``(seed, epoch)``, int64 ``[N]`` on CPU."""
+        """This process's sample order in ``epoch``, int64 ``[n_samples]`` on CPU: its shard of
+        ``randperm(N)`` seeded by ``(seed, epoch)`` (the whole permutation unless sharded)."""
+        n = self.tensors[0].shape[0]
         if not self.shuffle:
-            return torch.arange(self.n_samples)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n_samples, generator=g)
+            order = torch.arange(n)
+        else:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            order = torch.randperm(n, generator=g)
+        return order[self.rank : self.n_samples * self.ranks : self.ranks]
 
     def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[Tensor, ...]]:
         """Yield the batches of ``epoch``, beginning with batch number ``start`` (for resuming)."""

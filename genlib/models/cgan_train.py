@@ -30,7 +30,7 @@ from genlib.data.datasets import DataConfig
 from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
 from genlib.models.snapshots import write_snapshot
-from genlib.runtime import autocast, check_precision
+from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam, update_ema
 
@@ -54,6 +54,8 @@ class CGANTrainConfig:
     fake_labels: Literal["real", "random"] = "real"  # labels of the fakes: the real batch's (seed 000) or uniform random (seed 004)
     ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999, warmed up as min(decay, (1+t)/(10+t))); 0 = off
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast (~2x on AVX-512 CPUs), fp32 weights and losses
+    channels_last: bool = False  # conv models: NHWC memory layout for the convolutions (same math)
+    compile: bool = False  # torch.compile the modules (slow first steps; not with loss="wgan-gp": no double backward)
     snapshot_every: int = 0  # write snapshot figures every this many epochs (0 = never)
     snapshot_dir: str = ""  # folder for snapshot PNGs (required when snapshot_every > 0)
 
@@ -75,7 +77,9 @@ class CGANTrainConfig:
             raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
-        check_precision(self.precision)
+        check_compute(self)
+        if self.compile and self.loss == "wgan-gp":
+            raise ValueError("compile=True cannot train loss='wgan-gp': torch.compile has no double backward for the gradient penalty")
         if self.snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0, got {self.snapshot_every}")
         if self.snapshot_every and not self.snapshot_dir:
@@ -107,15 +111,7 @@ def adversarial_step(
     mc, tc = generator.config, train_config
     wgan = tc.loss == "wgan-gp"
     steps_done = [start_step]
-    device = next(generator.parameters()).device
-
-    def G(z: Tensor, classes: Tensor, styles: Tensor) -> Tensor:  # the generator in the run's precision, float32 out
-        with autocast(device, tc.precision):
-            return generator(z, classes, styles).float()
-
-    def D(x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:  # the discriminator's logits, float32 for the loss
-        with autocast(device, tc.precision):
-            return discriminator(x, classes, styles).float()
+    G, D = generator, discriminator  # under precision="bf16" the scaffold runs the step in autocast, outputs float32
 
     def fakes(classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if tc.fake_labels == "random":  # seed 004: fakes get uniformly random labels
@@ -125,7 +121,8 @@ def adversarial_step(
         return G(z, classes, styles), classes, styles
 
     def d_loss_of(real: Tensor, classes: Tensor, styles: Tensor, fake: Tensor, fc: Tensor, fs: Tensor) -> tuple[Tensor, dict[str, float]]:
-        real_out, fake_out = D(real, classes, styles), D(fake.detach(), fc, fs)
+        both = D(torch.cat([real, fake.detach()]), torch.cat([classes, fc]), torch.cat([styles, fs]))  # one D pass over real || fake
+        real_out, fake_out = both[: real.shape[0]], both[real.shape[0] :]
         if not wgan:  # L_D = 1/2 [BCE(D(x|y), 1) + BCE(D(G(z|y')|y'), 0)]
             loss = d_bce_loss(real_out, fake_out)
             return loss, {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}

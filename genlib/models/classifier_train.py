@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from genlib.config import check_range
 from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.metrics import accuracy, balanced_accuracy
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify
+from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam
 
@@ -33,9 +34,13 @@ class ClassifierTrainConfig:
     lr: float = 1e-3  # Adam learning rate
     seed: int = 0  # seeds weights, batch order and dropout
     device: str = "auto"  # auto | cpu | cuda | mps
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast, fp32 weights, optimizer and losses
+    channels_last: bool = False  # conv models: NHWC memory layout for the convolutions (same math)
+    compile: bool = False  # torch.compile the modules (slow first steps)
 
     def __post_init__(self) -> None:
         check_run_length(self)
+        check_compute(self)
         check_range("lr", self.lr, 0, low_open=True)
 
 

@@ -6,7 +6,7 @@ The seed trains with Adam (lr 1e-3), batch 100, minimising ``BCE(sum) + KL`` per
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor, nn
@@ -15,7 +15,7 @@ from genlib.config import check_range
 from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.losses import elbo_loss
 from genlib.models.cvae import CVAEConfig, build_cvae, sample
-from genlib.runtime import evaluating
+from genlib.runtime import check_compute, evaluating
 from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam
 
@@ -31,11 +31,15 @@ class CVAETrainConfig:
     seed: int = 0  # seeds weights, batch order and reparameterisation noise
     device: str = "auto"  # auto | cpu | cuda | mps
     kl_weight: float = 1.0  # beta of a beta-VAE: loss = BCE + beta * KL (seed: 1, the ELBO)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast, fp32 weights, optimizer and losses
+    channels_last: bool = False  # conv models: NHWC memory layout for the convolutions (same math)
+    compile: bool = False  # torch.compile the modules (slow first steps)
 
     def __post_init__(self) -> None:
         check_run_length(self)
         check_range("lr", self.lr, 0, low_open=True)
         check_range("kl_weight (1 = the ELBO, > 1 = a beta-VAE)", self.kl_weight, 0)
+        check_compute(self)
 
 
 def elbo_step(

@@ -30,6 +30,7 @@ from genlib.models.stylegan import Generator, StyleGANConfig, broadcast_ws, cros
 from genlib.models.stylegan_discriminator import Discriminator
 from genlib.models.stylegan_layers import downsample2x, resize_to, upsample2x
 from genlib.models.stylegan_sample import sample
+from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_label_counts, check_run_length
 from genlib.training import StepFn, TrainState, adam, update_ema
 
@@ -60,6 +61,8 @@ class StyleGANTrainConfig:
     style_mixing_prob: float = 0.5  # chance that a batch of fakes mixes two z at a random crossover layer
     ema_half_life_images: int = 10_000  # EMA generator: half-life of its average, in images
     ema_rampup: float = 0.05  # early on the half-life is at most ema_rampup * images seen (0 = off)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast, fp32 weights, optimizer and losses
+    channels_last: bool = False  # NHWC memory layout for the convolutions (same math)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -76,6 +79,7 @@ class StyleGANTrainConfig:
         for name in ("gp_weight", "drift_weight", "r1_gamma", "ema_rampup"):
             check_range(name, getattr(self, name), 0)
         check_range("style_mixing_prob", self.style_mixing_prob, 0, 1)
+        check_compute(self)  # no compile field: its penalties need double backward, which torch.compile lacks
 
 
 def growth_phase(images_seen: int, fade_images: int, stable_images: int, max_step: int) -> tuple[int, float]:
