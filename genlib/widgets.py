@@ -90,7 +90,8 @@ def kana_font_css() -> str:
     """A ``<style>`` that loads the shipped font as ``GenlibKana`` and uses it for kana in genlib views.
 
     The font travels as a data: URL, so it works offline and in Voila; ``unicode-range`` limits it to
-    the kana block (everything else keeps the page's font). Empty when no font is shipped.
+    the kana block (everything else keeps the page's font), and ``size-adjust`` draws the kana, small in
+    this font, at about the height of the text around them. Empty when no font is shipped.
     """
     path = shipped_font_file()
     if path is None:
@@ -99,7 +100,7 @@ def kana_font_css() -> str:
     family = f"'{KANA_FONT}', var(--jp-widgets-font-family, sans-serif)"
     return (
         f"<style>@font-face {{ font-family: '{KANA_FONT}'; src: url(data:font/ttf;base64,{data}) format('truetype'); "
-        f"unicode-range: {KANA_RANGE}; }}\n"
+        f"unicode-range: {KANA_RANGE}; size-adjust: 130%; }}\n"
         f".genlib-view .widget-readout, .genlib-view .widget-label, .genlib-view .widget-html-content, "
         f".genlib-view .widget-toggle-button {{ font-family: {family}; }}\n"
         f".jp-RenderedHTMLCommon {{ font-family: '{KANA_FONT}', var(--jp-content-font-family, sans-serif); }}</style>"
