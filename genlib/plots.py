@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor
+
+
+def shipped_font_file() -> Traversable | None:
+    """The kana font shipped in ``genlib/assets`` (a ``.ttf``/``.otf``), or None when there is none."""
+    assets = resources.files("genlib") / "assets"
+    fonts = sorted((p for p in assets.iterdir() if p.name.endswith((".ttf", ".otf"))), key=lambda p: p.name) if assets.is_dir() else []
+    return fonts[0] if fonts else None
 
 
 @lru_cache(maxsize=1)
@@ -27,11 +35,10 @@ def use_kana_font() -> str | None:
     """
     from matplotlib import font_manager
 
-    assets = resources.files("genlib") / "assets"
-    fonts = [p for p in assets.iterdir() if p.name.endswith((".ttf", ".otf"))] if assets.is_dir() else []
-    if not fonts:
+    font = shipped_font_file()
+    if font is None:
         return None
-    path = str(fonts[0])
+    path = str(font)
     font_manager.fontManager.addfont(path)
     family = font_manager.FontProperties(fname=path).get_name()
     plt.rcParams["font.family"] = [family, "DejaVu Sans"]  # per-glyph fallback for arrows, Greek, …
@@ -185,10 +192,19 @@ def real_vs_fake(real: Tensor | np.ndarray, fake: Tensor | np.ndarray, caption: 
 
 
 def side_by_side(panels: dict[str, Tensor | np.ndarray], ncol: int = 10, suptitle: str | None = None) -> Figure:
-    """Several image grids next to each other, one per named panel (model comparisons)."""
+    """Several image grids next to each other, one per named panel (model comparisons).
+
+    At most three panels share a row (four make a 2 x 2 grid), so that the titles stay readable
+    when a notebook shrinks the figure to its width.
+    """
     use_kana_font()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
-    for ax, (name, images) in zip(axes[0], panels.items()):
+    per_row = len(panels) if len(panels) <= 3 else -(-len(panels) // 2)
+    nrow = -(-len(panels) // per_row)
+    aspect = max(g.shape[0] / g.shape[1] for g in (tile(images, min(ncol, len(images))) for images in panels.values()))
+    fig, axes = plt.subplots(nrow, per_row, figsize=(4.2 * per_row, min(4.4, 4.2 * aspect + 0.6) * nrow), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    for ax, (name, images) in zip(axes.flat, panels.items()):
         show_images(images, ncol=ncol, title=name, ax=ax)
     if suptitle:
         fig.suptitle(suptitle)

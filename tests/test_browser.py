@@ -104,7 +104,8 @@ def wait_for_change(view, before: str, timeout_s: float = 30.0) -> str:
 
 
 def move_slider(view, index: int, presses: int = 1, key: str = "ArrowRight") -> str:
-    """Press ``key`` on the ``index``-th slider of ``view``; returns its readout once it shows the handle's value."""
+    """Press ``key`` on the ``index``-th slider of ``view``; returns its readout's number once it shows the handle's value
+    (a class slider reads ``12 す``: the index, then the class name)."""
     slider = view.locator(".widget-slider").nth(index)
     handle = slider.locator(".noUi-handle")
     handle.focus()
@@ -115,8 +116,9 @@ def move_slider(view, index: int, presses: int = 1, key: str = "ArrowRight") -> 
     while time.time() < deadline:  # the readout follows the handle once the kernel has the new value
         value = handle.get_attribute("aria-valuenow")  # noUiSlider may round it to fewer decimals
         decimals = len(value.split(".")[1]) if value and "." in value else 0
-        if value is not None and abs(float(readout.inner_text()) - float(value)) <= 0.5 * 10**-decimals + 1e-9:
-            return readout.inner_text()
+        number = readout.inner_text().split()[0] if readout.inner_text().strip() else "nan"
+        if value is not None and abs(float(number) - float(value)) <= 0.5 * 10**-decimals + 1e-9:
+            return number
         time.sleep(0.2)
     raise AssertionError(f"slider readout {readout.inner_text()!r} never matched its handle ({handle.get_attribute('aria-valuenow')})")
 
