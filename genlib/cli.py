@@ -270,6 +270,26 @@ def _report(argv: Sequence[str]) -> int:
     return 0
 
 
+def _app(argv: Sequence[str]) -> int:
+    from genlib.app_server import AppServer, default_pages_dir, serve
+
+    parser = Parser(prog="genlib app", description="Serve the classroom app (sliders over the pretrained models, no code, "
+                    "no training) with Voila. By default only this machine can open it, and every URL needs a token.")
+    parser.add_argument("--dataset", help="the dataset every page shows (default kana49; a page's URL may also say ?dataset=NAME)")
+    parser.add_argument("--port", type=at_least(1), default=8866, help="port to listen on (default 8866)")
+    parser.add_argument("--network", action="store_true", help="listen on every network interface so that a classroom can "
+                        "connect (the token is still required); prints the URL to share")
+    parser.add_argument("--token", default="", help="the token every URL must carry (default: a new random one each start)")
+    parser.add_argument("--pages", type=Path, default=None, help="folder of app notebooks (default: notebooks/app of this repository)")
+    args = parser.parse_args(argv)
+    if args.dataset is not None:
+        from genlib.data.datasets import check_dataset_name
+
+        check_dataset_name(args.dataset)
+    folder = (args.pages or default_pages_dir()).resolve()
+    return serve(AppServer(folder, port=args.port, network=args.network, token=args.token), dataset=args.dataset)
+
+
 COMMANDS = {
     "train": _train,
     "recipes": _recipes,
@@ -278,6 +298,7 @@ COMMANDS = {
     "experiments": _experiments,
     "data": _data,
     "report": _report,
+    "app": _app,
 }
 
 
