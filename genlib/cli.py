@@ -269,7 +269,9 @@ def _experiments(argv: Sequence[str]) -> int:
     add_config_options(parser, [ExperimentBudget])
     args = parser.parse_args(argv)
     budget = apply_overrides(ExperimentBudget(), vars(args))
-    out = args.out or Path("runs") / f"experiments_{args.dataset}"
+    from genlib.data.datasets import check_dataset_name
+
+    out = args.out or Path("runs") / f"experiments_{check_dataset_name(args.dataset)}"  # a bad name creates no folder
     started = time.time()
     run_experiments(args.dataset, budget, out, only=args.only, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
     print((Path(out) / "results.md").read_text())

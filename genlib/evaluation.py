@@ -264,9 +264,10 @@ def evaluate_checkpoints(
     classifiers: dict[str, DomainClassifier] = {}
     references: dict[DataConfig, RealReference] = {}
     rows = []
+    metas = [read_meta(path) for path in paths]  # every file is a readable checkpoint before anything is shown or done
     bar = tqdm(paths, desc="evaluate", unit="checkpoint", disable=not progress)
-    for path in bar:
-        config = data.config if data is not None else _data_config(read_meta(path).train_config)
+    for path, meta in zip(bar, metas):
+        config = data.config if data is not None else _data_config(meta.train_config)
         bar.set_postfix_str(f"{Path(path).stem}: preparing {config.dataset}, its classifier and real features")
         if config not in datasets:
             datasets[config] = data if data is not None else prepare_dataset(config)
