@@ -2,11 +2,12 @@
 
     genlib train cvae --arch conv --latent-dim 16 --epochs 30 --out runs/cvae.safetensors
     genlib train --recipe cvae_conv_kana49          # re-make a pretrained checkpoint (into runs/)
-    genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --seed 0 --out runs/samples.npz
-    genlib evaluate data/*.safetensors --out runs/results.md
-    genlib experiments --dataset kana49             # the K49 report's §6 experiments, one table
+    genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --png   # 10 per (class, style) cell
+    genlib evaluate data/cvae_seed_kana49.safetensors data/cvae_conv_kana49.safetensors
+    genlib experiments --dataset kana49 --limit 2000  # the K49 report's §6 experiments, one table
     genlib data list | genlib data info | genlib data download k49 | genlib data build-kana49
-    genlib report                                   # run every notebook, keep the figures
+    genlib report                                   # run every notebook, index the figures
+    genlib app                                      # the classroom app in a browser
 
 Options of ``train`` are generated from the family's config dataclasses, so every field of a
 model or training config is a flag (``latent_dim`` → ``--latent-dim``).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,7 +61,8 @@ def _train(argv: Sequence[str]) -> int:
         raise ValueError(f"--resume {known.resume} is a {stored.family!r} checkpoint, not {family_name!r}")
     family = get_family(family_name)
     parser = Parser(prog=f"genlib train {family_name}", description=f"Train a {family.description}.")
-    parser.add_argument("family", nargs="?")
+    parser.add_argument("family", nargs="?", help="the model family (cvae, cgan, stylegan, classifier); "
+                        "may be left out with --recipe or --resume")
     parser.add_argument("--recipe", help="start from a named recipe (see `genlib recipes`); flags override it; "
                         "its result is slim and written only when training has finished")
     parser.add_argument("--out", type=Path, help="checkpoint to write (default: runs/<recipe>.safetensors, the --resume file, "
@@ -137,46 +140,56 @@ def _sample(argv: Sequence[str]) -> int:
 
     from genlib.atomic import atomic_write_all, check_output, npz_writer
 
-    parser = Parser(prog="genlib sample", description="Generate samples in K49's npz format.")
-    parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--n", type=at_least(1), default=10, help="samples per requested (class, style) cell: "
-                        "--n 10 on a 49-class, 2-style model gives 49 x 2 x 10 = 980 images")
-    parser.add_argument("--seed", type=seed_arg, default=0, help="noise seed, 0..2**32-1 (default 0)")
-    parser.add_argument("--out", type=Path, required=True, help="FILE.npz (must end in .npz): arr_0 uint8 [N,28,28] ([N,H,W,3] for colour), classes, styles")
-    parser.add_argument("--class", dest="class_index", type=int, help="only this class (default: every class)")
-    parser.add_argument("--style", type=int, help="only this style code: 0 thin / 1 thick; with slant conditioning "
+    parser = Parser(prog="genlib sample", description="Draw samples from a checkpoint into an npz file in K49's format "
+                    "(and, with --png, a labelled grid of them).")
+    parser.add_argument("--checkpoint", type=Path, required=True, metavar="FILE", help="the model to sample, e.g. data/cvae_conv_kana49.safetensors")
+    parser.add_argument("--n", type=at_least(1), default=10, help="samples per (class, style) cell: --n 10 on a 49-class, "
+                        "2-style model gives 49 x 2 x 10 = 980 images (default 10)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="noise seed, 0..2**32-1: the same seed gives the same images (default 0)")
+    parser.add_argument("--out", type=Path, metavar="FILE.npz", help="arr_0 uint8 [N,28,28] ([N,H,W,3] for colour), classes, styles "
+                        "(default runs/<checkpoint>_samples.npz)")
+    parser.add_argument("--class", dest="class_index", type=int, metavar="K", help="only this class index (default: every class)")
+    parser.add_argument("--style", type=int, metavar="S", help="only this style code: 0 thin / 1 thick; with slant conditioning "
                         "2 thin slanted / 3 thick slanted (default: every style)")
-    parser.add_argument("--png", type=Path, help="also save a grid of the samples (FILE.png)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--png", type=Path, nargs="?", const=True, metavar="FILE.png", help="also save a labelled grid of the samples, one row "
+                        "per (class, style) cell, at most 10 per row (default: --out's name with .png)")
+    parser.add_argument("--device", default="cpu", help="where to run the model: cpu, cuda or mps (default cpu)")
     args = parser.parse_args(argv)
-    check_output(args.out, "--out", ".npz")
-    if args.png is not None:
-        check_output(args.png, "--png", ".png")
+    out = args.out or Path("runs") / f"{args.checkpoint.stem}_samples.npz"
+    png = out.with_suffix(".png") if args.png is True else args.png
+    check_output(out, "--out", ".npz")
+    if png is not None:
+        check_output(png, "--png", ".png")
     from genlib.families import load
 
     loaded = load(args.checkpoint, device=args.device)
     if loaded.family.sample is None:
         raise ValueError(f"{args.checkpoint} is a {loaded.family.name!r} checkpoint, which does not generate images")
     classes, styles = sample_labels(args.n, loaded.model_config.n_classes, loaded.model_config.n_styles, args.class_index, args.style)
+    if len(classes) >= 2000:  # a few seconds or more: say what is under way
+        print(f"genlib sample: drawing {len(classes):,} images ({len(classes) // args.n} cells x {args.n}) "
+              f"from {args.checkpoint.name}, seed {args.seed} ...", file=sys.stderr, flush=True)
     images = loaded.sample(classes, styles, seed=args.seed)  # [N, C, H, W] in [0, 1]
     pixels = images[:, 0] if images.shape[1] == 1 else images.permute(0, 2, 3, 1)  # [N, H, W] or colour [N, H, W, 3]
     arr = (pixels.clamp(0, 1) * 255).round().to("cpu").numpy().astype(np.uint8)
+    sheet: list[Any] = []  # the layout, once the grid is drawn
 
     def write_png(tmp: Path) -> None:
-        import matplotlib.pyplot as plt
+        from genlib.sample_sheet import DPI, sample_sheet
 
-        from genlib.plots import show_images
-
-        per_class = (loaded.model_config.n_styles if args.style is None else 1) * args.n
-        fig = show_images(images, ncol=min(len(images), per_class))
-        try:
-            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")  # as genlib.plots.save_figure, to a temp name
-        finally:
-            plt.close(fig)
+        title = f"{args.checkpoint.name}, seed {args.seed}: {args.n} per cell"
+        fig, lay = sample_sheet(images.cpu(), classes.tolist(), styles.tolist(), loaded.class_names, loaded.style_names, title=title)
+        fig.savefig(tmp, format="png", dpi=DPI)  # as genlib.plots.save_figure, to a temp name
+        sheet.append((lay, "{:.0f} x {:.0f}".format(*fig.get_size_inches() * DPI)))
 
     npz = npz_writer({"arr_0": arr, "classes": classes.numpy(), "styles": styles.numpy()})  # K49's format
-    written = atomic_write_all([(args.out, npz)] + ([(args.png, write_png)] if args.png is not None else []))
-    print(f"wrote {' and '.join(map(str, written))}: {len(arr)} samples of {args.checkpoint.name} (seed {args.seed})")
+    atomic_write_all([(out, npz)] + ([(png, write_png)] if png is not None else []))
+    print(f"wrote {out}: {len(arr)} samples of {args.checkpoint.name} (seed {args.seed})")
+    if sheet:
+        lay, size = sheet[0]
+        shown = f"{lay.cells} cells" if lay.cells == len(classes) // args.n else f"the first {lay.cells} of {len(classes) // args.n} cells"
+        print(f"wrote {png}: a {size} px grid, one row per (class, style) cell "
+              f"({shown}, up to {lay.columns} samples each)")
     return 0
 
 
@@ -184,12 +197,13 @@ def _data(argv: Sequence[str]) -> int:
     from genlib.data.registry import DATASETS, dataset_names
 
     parser = Parser(prog="genlib data", description="List, inspect, download or rebuild datasets.")
-    sub = parser.add_subparsers(dest="action", required=True)
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION", help="list, info, download or build-kana49")
     sub.add_parser("list", help="the datasets genlib knows: name, classes, whether synthetic or downloadable")
     info = sub.add_parser("info", help="sizes, classes and style statistics of a dataset")
-    info.add_argument("--dataset", default="kana49", choices=dataset_names(), help="the dataset (default kana49)")
+    info.add_argument("--dataset", default="kana49", choices=dataset_names(), help="kana49 (embedded), mnist5k (real digits, "
+                      "offline), k49, kmnist or mnist (downloaded) (default kana49; `genlib data list`)")
     dl = sub.add_parser("download", help="download a dataset's files (md5-verified) into data/")
-    dl.add_argument("dataset", choices=dataset_names(downloadable=True))
+    dl.add_argument("dataset", choices=dataset_names(downloadable=True), help="the real Kuzushiji-49, Kuzushiji-MNIST or MNIST")
     build = sub.add_parser("build-kana49", help="regenerate the embedded Kana-49 dataset from its shipped atlas")
     build.add_argument("--out", type=Path, help="output folder (default: data/kana49)")
     args = parser.parse_args(argv)
@@ -222,9 +236,11 @@ def _evaluate(argv: Sequence[str]) -> int:
     from genlib.atomic import atomic_write_all, check_output
 
     parser = Parser(prog="genlib evaluate", description="Evaluate checkpoints with one metric suite.")
-    parser.add_argument("checkpoints", type=Path, nargs="+")
+    parser.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT", help="generator checkpoints "
+                        "(cvae, cgan, stylegan), e.g. data/cvae_conv_kana49.safetensors")
     parser.add_argument("--out", type=Path, default=Path("runs/results.md"), help="Markdown table, FILE.md (default runs/results.md; a .csv is written beside it)")
-    parser.add_argument("--n-per-cell", type=int, default=50, help="samples per (class, style) cell")
+    parser.add_argument("--n-per-cell", type=at_least(2), default=50, help="samples per (class, style) cell that each "
+                        "model is judged on (default 50: 4,900 images on Kana-49)")
     parser.add_argument("--seed", type=seed_arg, default=0, help="noise seed of the samples, 0..2**32-1 (default 0)")
     args = parser.parse_args(argv)
     csv_path = args.out.with_suffix(".csv")
@@ -233,9 +249,10 @@ def _evaluate(argv: Sequence[str]) -> int:
     from genlib.evaluation import evaluate_checkpoints
     from genlib.tables import write_csv, write_markdown_table
 
-    rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed)
-    atomic_write_all([(args.out, lambda tmp: write_markdown_table(rows, tmp)), (csv_path, lambda tmp: write_csv(rows, tmp))])
+    rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed, progress=True)
+    written = atomic_write_all([(args.out, lambda tmp: write_markdown_table(rows, tmp)), (csv_path, lambda tmp: write_csv(rows, tmp))])
     print(args.out.read_text())
+    print(wrote_lines(written))
     return 0
 
 
@@ -243,34 +260,64 @@ def _experiments(argv: Sequence[str]) -> int:
     from genlib.data.registry import dataset_names
     from genlib.experiments import ExperimentBudget, run_experiments
 
-    parser = Parser(prog="genlib experiments", description="Re-run the seed's architecture experiments on one budget.")
-    parser.add_argument("--dataset", default="kana49", choices=dataset_names(), help="the dataset (default kana49, embedded)")
-    parser.add_argument("--out", type=Path, help="results folder (default: data/experiments_<dataset>)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    parser = Parser(prog="genlib experiments", description="Re-run the K49 report's §6 architecture experiments on one budget "
+                    "and write one table (an hour on 2 CPU cores with the defaults; --limit makes a trial run).")
+    parser.add_argument("--dataset", default="kana49", choices=dataset_names(), help="kana49 (embedded), mnist5k (real digits, offline), k49, kmnist "
+                        "or mnist (downloaded) (default kana49)")
+    parser.add_argument("--out", type=Path, help="results folder (default runs/experiments_<dataset>; the shipped results "
+                        "are in data/experiments_kana49)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only the experiments of these names (as in the table)")
     parser.add_argument("--checkpoints", type=Path, help="keep the trained checkpoints here (and reuse finished ones)")
-    parser.add_argument("--threads", type=at_least(1), help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: torch's choice)")
     add_config_options(parser, [ExperimentBudget])
     args = parser.parse_args(argv)
     budget = apply_overrides(ExperimentBudget(), vars(args))
-    from genlib.data.datasets import repo_data_dir
-
-    out = args.out or repo_data_dir() / f"experiments_{args.dataset}"
+    out = args.out or Path("runs") / f"experiments_{args.dataset}"
+    started = time.time()
     run_experiments(args.dataset, budget, out, only=args.only, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
     print((Path(out) / "results.md").read_text())
+    print(wrote_lines(written_since([Path(out)] + ([args.checkpoints] if args.checkpoints else []), started)))
     return 0
 
 
 def _report(argv: Sequence[str]) -> int:
-    parser = Parser(prog="genlib report", description="Execute the notebooks headless and keep their figures.")
+    parser = Parser(prog="genlib report", description="Execute every numbered notebook headless (with the pretrained "
+                    "models and, unless --full, the smallest training budgets) and write an index of their figures.")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/report-<timestamp>)")
-    parser.add_argument("--notebooks", type=Path, default=Path("notebooks"))
-    parser.add_argument("--timeout", type=at_least(1), default=900, help="seconds per cell (default 900)")
+    parser.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="folder of the numbered notebooks "
+                        "NN_name.ipynb (default notebooks)")
+    parser.add_argument("--full", action="store_true", help="run each notebook with its own training budget, as committed "
+                        "(slower) instead of the smallest one")
+    parser.add_argument("--timeout", type=at_least(1), default=900, help="seconds one cell may run (default 900)")
     args = parser.parse_args(argv)
     from genlib.report import run_report
 
-    index = run_report(args.notebooks, args.out, timeout=args.timeout)
-    print(f"report: {index}")
+    started = time.time()
+    index = run_report(args.notebooks, args.out, timeout=args.timeout, quick=not args.full)
+    written = written_since([index.parent], started)
+    print(f"genlib report: {len(written)} files in {index.parent} ({time.time() - started:.0f} s); open {index} "
+          f"(or {index.with_suffix('.md')})")
     return 0
+
+
+def _app(argv: Sequence[str]) -> int:
+    from genlib.app_server import AppServer, default_pages_dir, serve
+
+    parser = Parser(prog="genlib app", description="Serve the classroom app (sliders over the pretrained models, no code, "
+                    "no training) with Voila. By default only this machine can open it, and every URL needs a token.")
+    parser.add_argument("--dataset", help="the dataset every page shows (default kana49; a page's URL may also say ?dataset=NAME)")
+    parser.add_argument("--port", type=at_least(1), default=8866, help="port to listen on (default 8866)")
+    parser.add_argument("--network", action="store_true", help="listen on every network interface so that a classroom can "
+                        "connect (the token is still required); prints the URL to share")
+    parser.add_argument("--token", default="", help="the token every URL must carry (default: a new random one each start)")
+    parser.add_argument("--pages", type=Path, default=None, help="folder of app notebooks (default: notebooks/app of this repository)")
+    args = parser.parse_args(argv)
+    if args.dataset is not None:
+        from genlib.data.registry import get_dataset
+
+        get_dataset(args.dataset)  # an unknown name stops here, naming the known ones
+    folder = (args.pages or default_pages_dir()).resolve()
+    return serve(AppServer(folder, port=args.port, network=args.network, token=args.token), dataset=args.dataset)
 
 
 COMMANDS = {
@@ -281,15 +328,35 @@ COMMANDS = {
     "experiments": _experiments,
     "data": _data,
     "report": _report,
+    "app": _app,
 }
+SUMMARIES = {  # what `genlib --help` says of each command
+    "train": "train a model family, or re-make a pretrained checkpoint (--recipe), or resume a run",
+    "recipes": "list the recipes of the pretrained checkpoints in data/",
+    "sample": "draw samples from a checkpoint into an npz file (--png: a labelled grid)",
+    "evaluate": "score checkpoints with one metric suite: a Markdown and a CSV table",
+    "experiments": "re-run the K49 report's §6 architecture experiments on one budget",
+    "data": "inspect, download or rebuild datasets",
+    "report": "execute every notebook headless; an index of its figures and the executed notebooks",
+    "app": "serve the classroom app (sliders over the pretrained models) to a browser",
+}
+
+
+def usage() -> str:
+    """What ``genlib`` and ``genlib --help`` print: the usage line, the commands, examples."""
+    lines = ["usage: genlib COMMAND [options]      (genlib COMMAND --help lists a command's options)", "",
+             "Conditional generative models (CVAE, cGAN, StyleGAN) on Kana-49, Kuzushiji-49 and MNIST.", "", "commands:"]
+    lines += [f"  {name:<12} {SUMMARIES[name]}" for name in COMMANDS]
+    examples = __doc__.split("\n\n")[1]  # the module docstring's examples
+    return "\n".join(lines + ["", "examples:", examples.replace("    genlib", "  genlib"), "",
+                              "Outputs go under runs/ unless --out says otherwise; genlib --version prints the version."])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``genlib`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        print("commands: " + ", ".join(COMMANDS))
+        print(usage())
         return 0
     command = argv[0]
     if command == "--version":
@@ -311,6 +378,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, RuntimeError, OSError, EOFError, zipfile.BadZipFile) as exc:  # CheckpointError is a RuntimeError
         print(f"genlib {command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
+
+
+def wrote_lines(paths: Sequence[Path]) -> str:
+    """What a command wrote, one ``wrote <path> (<size>)`` line per file."""
+    return "\n".join(f"wrote {p} ({p.stat().st_size / 1024:,.0f} KiB)" for p in paths)
+
+
+def written_since(folders: Sequence[Path], started: float) -> list[Path]:
+    """The files under ``folders`` modified at or after ``started`` (a ``time.time()``), sorted."""
+    return sorted(p for folder in folders if Path(folder).is_dir() for p in Path(folder).rglob("*")
+                  if p.is_file() and p.stat().st_mtime >= started)
 
 
 def error_line(exc: BaseException) -> str:

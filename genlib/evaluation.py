@@ -240,19 +240,26 @@ def evaluate_checkpoints(
     seed: int = 0,
     data: PreparedData | None = None,
     classifier: DomainClassifier | None = None,
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Evaluate several checkpoints, preparing each distinct dataset config, classifier and reference once.
 
     Args:
         data: one prepared dataset for all checkpoints (default: each checkpoint's own ``data`` config).
         classifier: one classifier for all (default: :func:`load_or_train_classifier` per dataset).
+        progress: a bar over the checkpoints that names the step under way (stderr).
     """
+    from tqdm.auto import tqdm
+
     datasets: dict[DataConfig, PreparedData] = {}
     classifiers: dict[str, DomainClassifier] = {}
     references: dict[DataConfig, RealReference] = {}
     rows = []
-    for path in paths:
-        config = data.config if data is not None else _data_config(read_meta(path).train_config)
+    metas = [read_meta(path) for path in paths]  # every file is a readable checkpoint before anything is shown or done
+    bar = tqdm(paths, desc="evaluate", unit="checkpoint", disable=not progress)
+    for path, meta in zip(bar, metas):
+        config = data.config if data is not None else _data_config(meta.train_config)
+        bar.set_postfix_str(f"{Path(path).stem}: preparing {config.dataset}, its classifier and real features")
         if config not in datasets:
             datasets[config] = data if data is not None else prepare_dataset(config)
         if config.dataset not in classifiers:
@@ -261,6 +268,8 @@ def evaluate_checkpoints(
             classifiers[config.dataset] = classifier if classifier is not None else load_or_train_classifier(config.dataset, data=datasets[config]).model
         if config not in references:
             references[config] = real_reference(datasets[config], classifiers[config.dataset], seed)
+        n = n_per_cell * datasets[config].n_classes * datasets[config].n_styles
+        bar.set_postfix_str(f"{Path(path).stem}: sampling and scoring {n:,} images")
         rows.append(
             evaluate_checkpoint(
                 path, n_per_cell=n_per_cell, seed=seed, data=datasets[config],

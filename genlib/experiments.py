@@ -49,12 +49,12 @@ GRID_PER_CELL = 2
 class ExperimentBudget:
     """The budget every experiment gets (one row of the table states it)."""
 
-    epochs: int = 30  # epochs of each seed §6 model: the MLP CVAEs and CGANs, and the conv CVAE (seed: 100)
-    conv_gan_epochs: int = 3  # epochs of each conv cGAN of the learning-rate comparison (seed 004: 100)
-    conv_gan_channels: int = 128  # filters of the conv cGAN (seed 004: 128); fewer trains faster
+    epochs: int = 30  # epochs of each model of the K49 report's §6: the MLP CVAEs and CGANs, and the conv CVAE (the report: 100)
+    conv_gan_epochs: int = 3  # epochs of each conv cGAN of the learning-rate comparison (the StyleGAN report: 100)
+    conv_gan_channels: int = 128  # filters of the conv cGAN (the StyleGAN report: 128); fewer trains faster
     n_per_cell: int = 50  # samples per (class, style) cell for the metrics
     seed: int = 0  # training and evaluation seed
-    limit: int = 0  # images per split (DataConfig.limit, 0 = all): shrinks a trial run
+    limit: int = 0  # at most this many images per split (0 = all): shrinks a trial run
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("conv_gan_epochs", 1), ("conv_gan_channels", 2), ("n_per_cell", 2), ("limit", 0)):

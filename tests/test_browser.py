@@ -229,3 +229,91 @@ def test_stylegan_mixing_sliders(voila_server) -> None:
         wait_for_change(crossover, before)
         expect(x_caption).to_contain_text("layers 0..4 from thin A, 5..7 from thick B")
         page.screenshot(path=str(artifacts / "stylegan_after.png"), full_page=True)
+
+
+# --- the classroom app: `genlib app` serves notebooks/app/ ----------------------------------------
+
+APP_INTERACTIVE_LIMIT_S = 20.0  # the page must show its sliders and first image within this (target: under 10 s)
+APP_PAGES = ("cvae", "cgan", "stylegan", "mixing")
+
+
+@pytest.fixture(scope="module")
+def genlib_app(tmp_path_factory):
+    """``genlib app`` on a free port, as a user starts it; yields ``{page: URL with the token}`` and stops it after."""
+    tmp = tmp_path_factory.mktemp("app")
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp / "rt"),
+           "JUPYTER_DATA_DIR": str(tmp / "data")}
+    log = tmp / "genlib_app.log"
+    proc = subprocess.Popen([sys.executable, "-m", "genlib", "app", "--port", str(free_port())], env=env, cwd=tmp,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while time.time() < deadline and "Ctrl-C stops" not in log.read_text() and proc.poll() is None:
+        time.sleep(0.2)
+    text = log.read_text()
+    urls = {parts[0]: parts[1] for parts in (line.split() for line in text.splitlines()) if len(parts) == 2 and parts[0] in APP_PAGES}
+    if set(urls) != set(APP_PAGES):
+        proc.kill()
+        pytest.fail("genlib app did not announce its pages:\n" + text[-2000:])
+    yield urls
+    proc.terminate()  # genlib app stops Voila and its kernels on SIGTERM
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def visible_view(page):
+    """The live view of the selected tab: its sliders, toggles, caption and image."""
+    return page.locator(".widget-tab .widget-vbox").filter(visible=True).first
+
+
+def move_every_control(view, where: str) -> int:
+    """Move each slider one step (down from its maximum) and click each toggle's other button; the image must
+    change every time. Returns how many controls were moved."""
+    moved = 0
+    for i in range(view.locator(".widget-slider").count()):
+        handle = view.locator(".widget-slider").nth(i).locator(".noUi-handle")
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        before = image_src(view)
+        move_slider(view, i, key="ArrowLeft" if at_max else "ArrowRight")
+        try:
+            wait_for_change(view, before)
+        except AssertionError:
+            raise AssertionError(f"{where}: moving slider {i} ({view.locator('.widget-slider').nth(i).inner_text()!r}) did not change the image") from None
+        moved += 1
+    toggles = view.locator(".widget-toggle-buttons")
+    for i in range(toggles.count()):
+        before = image_src(view)
+        toggles.nth(i).locator("button:not(.mod-active)").first.click()
+        wait_for_change(view, before)
+        moved += 1
+    return moved
+
+
+@pytest.mark.parametrize("name", APP_PAGES)
+def test_app_page_is_interactive_fast_and_every_slider_redraws(genlib_app, name, tmp_path) -> None:
+    artifacts = Path(os.environ.get("GENLIB_BROWSER_ARTIFACTS", tmp_path))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            tic = time.perf_counter()
+            page.goto(genlib_app[name], timeout=60_000)
+            page.locator("img.widget-image").first.wait_for(timeout=60_000)
+            page.locator(".noUi-handle").first.wait_for(timeout=60_000)
+            interactive_s = time.perf_counter() - tic
+            print(f"app page {name}: interactive after {interactive_s:.1f} s")
+            (artifacts / f"app_{name}_interactive_s.txt").write_text(f"{interactive_s:.2f}\n")
+            assert interactive_s < APP_INTERACTIVE_LIMIT_S, f"{name} took {interactive_s:.1f} s to become interactive"
+            slider_top = page.locator(".noUi-handle").first.bounding_box()["y"]
+            assert slider_top < 300, f"the first slider of {name} is {slider_top:.0f} px down the page, not at the top"
+            tabs = page.locator(".widget-tab .lm-TabBar-tab")
+            assert tabs.count() >= 1
+            for t in range(tabs.count()):
+                tabs.nth(t).click()
+                title = tabs.nth(t).inner_text()
+                assert move_every_control(visible_view(page), f"{name} / {title}") >= 2
+                page.screenshot(path=str(artifacts / f"app_{name}_{t}.png"))
+        finally:
+            browser.close()

@@ -100,7 +100,7 @@ def test_help_and_recipes(capsys) -> None:
 
 
 @pytest.mark.parametrize("argv", [[], ["train"], ["train", "cgan"], ["sample"], ["evaluate"], ["recipes"], ["data"],
-                                  ["experiments"], ["report"]])
+                                  ["experiments"], ["report"], ["app"], ["data", "info"], ["data", "download"]])
 def test_every_command_has_help_that_exits_0(argv, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         if main(argv + ["--help"]) == 0:
@@ -166,7 +166,7 @@ def test_sample_out_must_end_in_npz_and_a_failing_png_leaves_no_npz(tiny_checkpo
     def broken(*args, **kwargs):
         raise RuntimeError("the grid cannot be drawn")
 
-    monkeypatch.setattr("genlib.plots.show_images", broken)
+    monkeypatch.setattr("genlib.sample_sheet.sample_sheet", broken)
     assert main(["sample", "--checkpoint", str(tiny_checkpoint), "--n", "1", "--out", str(tmp_path / "x.npz"), "--png",
                  str(tmp_path / "x.png")]) == 1
     assert "the grid cannot be drawn" in one_line(capsys.readouterr().err)
@@ -176,7 +176,8 @@ def test_sample_out_must_end_in_npz_and_a_failing_png_leaves_no_npz(tiny_checkpo
 def test_sample_writes_npz_and_png_together(tiny_checkpoint, tmp_path, capsys) -> None:
     out, png = tmp_path / "s.npz", tmp_path / "s.png"
     assert main(["sample", "--checkpoint", str(tiny_checkpoint), "--n", "1", "--class", "3", "--out", str(out), "--png", str(png)]) == 0
-    assert f"wrote {out} and {png}: 2 samples" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out}: 2 samples" in printed and f"wrote {png}: a " in printed
     with np.load(out) as f:
         assert f["arr_0"].shape == (2, 28, 28)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and sorted(p.name for p in tmp_path.glob("s.*")) == ["s.npz", "s.png"]
@@ -198,3 +199,115 @@ def test_evaluate_checks_its_output_before_evaluating(tiny_checkpoint, tmp_path,
     assert "1.50" in capsys.readouterr().out and "1.50" in (tmp_path / "r.md").read_text()
     assert "1.5" in (tmp_path / "r.csv").read_text()
     assert sorted(p.name for p in tmp_path.glob("r.*")) == ["r.csv", "r.md"]
+
+
+def test_genlib_help_has_a_usage_line_and_every_command(capsys) -> None:
+    from genlib.cli import COMMANDS, SUMMARIES
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: genlib COMMAND [options]") and set(SUMMARIES) == set(COMMANDS)
+    for name, summary in SUMMARIES.items():
+        assert f"  {name:<12} {summary}" in out
+    assert '"""' not in out and "``" not in out  # not a raw docstring
+
+
+def all_parsers(monkeypatch) -> list:
+    """Every argparse parser the commands build (subcommands included), captured instead of parsing."""
+    import argparse
+
+    from genlib import cli, cli_options
+
+    captured = []
+
+    def capture(self, *args, **kwargs):
+        captured.append(self)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli_options.Parser, "parse_args", capture)
+    for argv in [["train", name] for name in ("cvae", "cgan", "stylegan", "classifier")] + [[c] for c in cli.COMMANDS if c != "train"]:
+        with pytest.raises(SystemExit):
+            cli.COMMANDS[argv[0]](argv[1:])
+    subs = [p for parser in captured for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+    return captured + subs
+
+
+def test_every_option_has_help_written_for_users(monkeypatch) -> None:
+    import re
+
+    parsers = all_parsers(monkeypatch)
+    assert len(parsers) >= 13
+    code_like = re.compile(r"DATASETS|module docstring|genlib\.\w|DataConfig\.|seed 00\d|^seed: \d")
+    for parser in parsers:
+        for action in parser._actions:
+            if action.dest == "help":
+                continue
+            text = re.sub(r"\s*\(default [^)]*\)$", "", action.help or "").strip()
+            where = f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
+            assert len(text.split()) >= 2, f"{where} has no help text: {action.help!r}"
+            assert not code_like.search(text), f"{where}'s help reads like a code comment: {text!r}"
+
+
+def png_size(path) -> tuple[int, int]:
+    """``(width, height)`` from a PNG's header."""
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_sample_png_is_a_labelled_grid_that_fits_a_screen(tiny_checkpoint, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # the default outputs go under runs/
+    assert main(["sample", "--checkpoint", str(tiny_checkpoint), "--n", "12", "--png"]) == 0
+    out = capsys.readouterr().out
+    npz, png = tmp_path / "runs" / "cvae_samples.npz", tmp_path / "runs" / "cvae_samples.png"
+    assert f"wrote runs/cvae_samples.npz: {49 * 2 * 12} samples" in out
+    width, height = png_size(png)
+    assert f"wrote runs/cvae_samples.png: a {width} x {height} px grid, one row per (class, style) cell (98 cells, up to 10 samples each)" in out
+    assert width <= 1800 and height <= 1000 and npz.exists()
+
+
+def test_sample_sheet_layout_rows_columns_and_labels() -> None:
+    from genlib.sample_sheet import cell_label, layout
+
+    lay = layout(49 * 2, 100, 28)  # the issue's 17,770 px strip
+    assert (lay.cells, lay.columns) == (98, 10) and lay.panels * lay.rows >= 98
+    assert lay.size_px[0] <= 1800 and lay.size_px[1] <= 1000
+    few = layout(10, 3, 28)
+    assert (few.panels, few.rows, few.columns) == (1, 10, 3)
+    many = layout(49 * 4 * 10, 5, 28)  # more cells than fit: the first ones, and the sheet still fits
+    assert many.cells < 49 * 4 * 10 and many.size_px[0] <= 1800 and many.columns >= 3
+    assert cell_label(12, 1, ["x"] * 12 + ["す"], ["thin", "thick"]) == "12 す thick"
+    assert cell_label(3, 0, [str(i) for i in range(10)], ["any"]) == "3"
+    with pytest.raises(ValueError, match="at least one cell"):
+        layout(0, 1, 28)
+
+
+def test_evaluate_and_experiments_list_the_files_they_wrote(tiny_checkpoint, tmp_path, monkeypatch, capsys) -> None:
+    import genlib.evaluation
+    import genlib.experiments
+
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+    monkeypatch.setattr(genlib.evaluation, "evaluate_checkpoints",
+                        lambda paths, **kw: seen.update(kw) or [{"name": "m", "fid": 1.5}])
+    assert main(["evaluate", str(tiny_checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert seen["progress"] is True
+    assert "wrote runs/results.md (" in out and "wrote runs/results.csv (" in out
+
+    def fake_run(dataset, budget, out, **kwargs):
+        out.mkdir(parents=True)
+        (out / "results.md").write_text("| table |\n")
+        (out / "samples.npz").write_bytes(b"x")
+
+    monkeypatch.setattr(genlib.experiments, "run_experiments", fake_run)
+    assert main(["experiments", "--limit", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote runs/experiments_kana49/results.md (" in out and "wrote runs/experiments_kana49/samples.npz (" in out
+
+
+def test_runs_is_git_ignored() -> None:
+    from pathlib import Path
+
+    ignored = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().splitlines()
+    assert "runs/" in ignored

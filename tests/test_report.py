@@ -16,8 +16,9 @@ def test_report_runs_notebooks_and_extracts_figures(tmp_path) -> None:
     (nbdir / "scratch.ipynb").write_text("not a numbered notebook")
     assert [p.name for p in notebook_paths(nbdir)] == ["01_plot.ipynb"]
     index = run_report(nbdir, tmp_path / "run", timeout=120)
-    text = index.read_text()
-    assert "## 01_plot" in text and "1 figures" in text
+    text = (tmp_path / "run" / "index.md").read_text()
+    assert "## [01_plot](01_plot.ipynb)" in text and "1 figures" in text
+    assert index.name == "index.html" and "<a href='01_plot.ipynb'>" in index.read_text()
     figure = tmp_path / "run" / "figures" / "01_plot_fig01.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "run" / "01_plot.ipynb").exists()

@@ -151,14 +151,14 @@ class LabelledImages:
 class DataConfig:
     """How to load and prepare a dataset (defaults: the K49 report's §3)."""
 
-    dataset: str = "kana49"  # dataset name: kana49 (embedded, synthetic), k49, kmnist, mnist or mnist5k (`genlib data list`)
-    split: Literal["seed", "official"] = "seed"  # seed: merge train+test, stratified 70/30; official: as shipped
+    dataset: str = "kana49"  # kana49 (embedded, synthetic), mnist5k (real digits, offline), k49, kmnist or mnist (downloaded)
+    split: Literal["seed", "official"] = "seed"  # seed: merge train and test, split 70/30 by class (the K49 report); official: the splits as shipped
     test_fraction: float = 0.3  # held-out fraction for split="seed"
     style_rule: Literal["median", "mean"] = "median"  # per-class statistic of foreground counts
     foreground_threshold: float = 0.5  # a pixel in [0,1] is foreground when above this
     split_seed: int = 0  # seed of the stratified split
     limit: int = 0  # keep at most this many images per split (0 = all), class-stratified
-    condition: Literal["class", "thickness", "slant", "thickness+slant"] = "thickness"  # what the style code means (genlib.data.conditions)
+    condition: Literal["class", "thickness", "slant", "thickness+slant"] = "thickness"  # what the style code means besides the class: class (nothing), thickness, slant or thickness+slant
     download: bool = False  # fetch the dataset's files if missing (k49, kmnist, mnist; md5-verified)
 
     def __post_init__(self) -> None:

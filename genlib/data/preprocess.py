@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 StyleRule = Literal["median", "mean"]
 STYLE_NAMES: tuple[str, str] = ("thin", "thick")
@@ -142,6 +141,8 @@ def stratified_split(
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    from sklearn.model_selection import train_test_split  # imported here: it costs 2 s, and loading a model needs no split
+
     idx = np.arange(len(classes))
     train_idx, test_idx = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=classes)
     return np.sort(train_idx), np.sort(test_idx)

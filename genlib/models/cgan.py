@@ -43,17 +43,17 @@ class CGANConfig:
     ``conv_config()`` gives seed 004's convolutional model.
     """
 
-    arch: Literal["mlp", "conv"] = "mlp"  # mlp: seed 000's dense nets; conv: seed 004's convolutional cGAN
+    arch: Literal["mlp", "conv"] = "mlp"  # mlp: the K49 report's dense nets; conv: the StyleGAN report's convolutional cGAN
     n_classes: int = 49  # class labels 0..n_classes-1 (49 for K49 / Kana-49, 10 for MNIST)
     n_styles: int = 2  # style labels (0 thin, 1 thick)
-    latent_dim: int = 64  # size of the noise z (seed 000: 64; seed 004 family: 100)
-    hidden_dim: int = 256  # mlp: hidden width of G and D (seed: 256)
+    latent_dim: int = 64  # size of the noise z (the K49 report: 64; the StyleGAN report: 100)
+    hidden_dim: int = 256  # mlp: hidden width of G and D (the K49 report: 256)
     input_order: Literal["xcs", "cxs"] = "xcs"  # mlp D input: (image, class, style) or Architecture 1's (class, image, style)
     output: Literal["tanh", "sigmoid"] = "tanh"  # G's last activation; tanh trains on [-1, 1] data, sigmoid on [0, 1]
-    embed_dim: int = 50  # conv: size of the label embeddings (seed 004: 50)
-    channels: int = 128  # conv: filters of G's transposed convs and D's second conv (seed 004: 128)
+    embed_dim: int = 50  # conv: size of the label embeddings (the StyleGAN report: 50)
+    channels: int = 128  # conv: filters of G's transposed convs and D's second conv (the StyleGAN report: 128)
     style_join: Literal["concat", "add"] = "concat"  # conv: style as its own label map, or added to the class embedding
-    dropout: float = 0.2  # conv: dropout before D's dense output (seed 004: 0.2)
+    dropout: float = 0.2  # conv: dropout before D's dense output (the StyleGAN report: 0.2)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

@@ -40,18 +40,18 @@ class CGANTrainConfig:
     """How to train a CGAN (defaults: seed 000 §4.3.4 — Adam 1e-4 with torch's default betas, batch 128)."""
 
     data: DataConfig = field(default_factory=DataConfig)  # dataset, split and style rule
-    epochs: int = 20  # passes over the training split (seed 000: 2000, §6: 100; seed 004: 100)
+    epochs: int = 20  # passes over the training split (the K49 report: 2000, its §6: 100; the StyleGAN report: 100)
     batch_size: int = 128  # real images per step (both seeds: 128)
-    lr: float = 1e-4  # Adam learning rate of G and D (seed 000: 1e-4; seed 004: 3e-4)
+    lr: float = 1e-4  # Adam learning rate of G and D (the K49 report: 1e-4; the StyleGAN report: 3e-4)
     seed: int = 0  # seeds weights, batch order, noise and random labels
     device: str = "auto"  # auto | cpu | cuda | mps
-    beta1: float = 0.9  # Adam beta1 (seed 000: torch default 0.9; seed 004: 0.5)
+    beta1: float = 0.9  # Adam beta1 (the K49 report: torch's default 0.9; the StyleGAN report: 0.5)
     beta2: float = 0.999  # Adam beta2
     loss: Literal["bce", "wgan-gp"] = "bce"  # bce: the seeds' minimax BCE; wgan-gp: Wasserstein critic + gradient penalty
     gp_weight: float = 10.0  # wgan-gp: lambda of the gradient penalty (paper: 10)
     n_critic: int = 1  # D updates per G update, each on the same real batch with fresh fakes (WGAN-GP paper: 5)
-    d_update: Literal["joint", "split"] = "joint"  # joint: one D step on (real+fake)/2 (seed 000); split: real, then fake (seed 004)
-    fake_labels: Literal["real", "random"] = "real"  # labels of the fakes: the real batch's (seed 000) or uniform random (seed 004)
+    d_update: Literal["joint", "split"] = "joint"  # joint: one D step on (real+fake)/2 (the K49 report); split: real, then fake (the StyleGAN report)
+    fake_labels: Literal["real", "random"] = "real"  # labels of the fakes: the real batch's (the K49 report) or uniform random (the StyleGAN report)
     ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999, warmed up as min(decay, (1+t)/(10+t))); 0 = off
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast (~2x on AVX-512 CPUs), fp32 weights and losses
     channels_last: bool = False  # conv models: NHWC memory layout for the convolutions (same math)

@@ -34,11 +34,11 @@ IMAGE_PIXELS = 28 * 28
 class CVAEConfig:
     """Architecture of a conditional VAE (defaults: the seed's model, §4.2.1)."""
 
-    arch: Literal["seed", "deep", "conv"] = "seed"  # which network (module docstring)
+    arch: Literal["seed", "deep", "conv"] = "seed"  # seed: the K49 report's MLP CVAE; deep: its deeper Architecture 3 (BatchNorm); conv: a convolutional CVAE
     n_classes: int = 49  # class one-hot size (49 for K49 / Kana-49, 10 for MNIST)
     n_styles: int = 2  # style one-hot size (0 thin, 1 thick)
-    latent_dim: int = 2  # size of z (seed: 2)
-    hidden_dim: int = 144  # seed: 12 * 12
+    latent_dim: int = 2  # size of the latent z (the K49 report: 2)
+    hidden_dim: int = 144  # width of the hidden layers (the K49 report: 144 = 12 x 12)
     input_order: Literal["xcs", "cxs"] = "xcs"  # encoder input concatenation order
     channels: int = 32  # conv arch: channels of the first conv (the second has twice as many)
 

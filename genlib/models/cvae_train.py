@@ -25,12 +25,12 @@ class CVAETrainConfig:
     """How to train a CVAE (defaults: the seed's §4.2.1 hyperparameters, fewer epochs)."""
 
     data: DataConfig = field(default_factory=DataConfig)  # dataset, split and style rule
-    epochs: int = 20  # passes over the training split (seed: 2000, §6: 100)
-    batch_size: int = 100  # seed: 100
-    lr: float = 1e-3  # Adam learning rate, seed: 0.001
+    epochs: int = 20  # passes over the training split (the K49 report: 2000, its §6: 100)
+    batch_size: int = 100  # images per step (the K49 report: 100)
+    lr: float = 1e-3  # Adam learning rate (the K49 report: 0.001)
     seed: int = 0  # seeds weights, batch order and reparameterisation noise
     device: str = "auto"  # auto | cpu | cuda | mps
-    kl_weight: float = 1.0  # beta of a beta-VAE: loss = BCE + beta * KL (seed: 1, the ELBO)
+    kl_weight: float = 1.0  # beta of a beta-VAE: loss = BCE + beta * KL (the K49 report: 1, the ELBO)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast, fp32 weights, optimizer and losses
     channels_last: bool = False  # conv models: NHWC memory layout for the convolutions (same math)
     compile: bool = False  # torch.compile the modules (slow first steps)

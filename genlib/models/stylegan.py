@@ -50,7 +50,7 @@ class StyleGANConfig:
     mapping_layers: int = 8  # dense layers in the mapping network
     mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network
     channel_base: int = 512  # feature channels at resolution r: min(channel_base // r, channel_max)
-    channel_max: int = 128  # so 4:128, 8:64, 16:32, 32:16, 64:8
+    channel_max: int = 128  # at most this many channels at any resolution (so 4:128, 8:64, 16:32, 32:16, 64:8)
     n_classes: int = 49  # class labels 0..n_classes-1
     n_styles: int = 2  # style labels {0 thin, 1 thick}
     mbstd_group: int = 4  # minibatch-stddev group size in the discriminator

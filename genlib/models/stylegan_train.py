@@ -51,7 +51,7 @@ class StyleGANTrainConfig:
     beta2: float = 0.99  # Adam beta2
     seed: int = 0  # seeds weights, batch order, latents and noise
     device: str = "auto"  # auto | cpu | cuda | mps
-    loss: Literal["wgan-gp", "ns-r1"] = "wgan-gp"  # seed: wgan-gp; ns-r1 = non-saturating + R1
+    loss: Literal["wgan-gp", "ns-r1"] = "wgan-gp"  # wgan-gp: Wasserstein loss + gradient penalty (the StyleGAN report); ns-r1: non-saturating + R1
     gp_weight: float = 10.0  # lambda of the gradient penalty (wgan-gp)
     drift_weight: float = 1e-3  # weight of the drift term E[D(x)^2] (wgan-gp)
     r1_gamma: float = 1.0  # R1 weight gamma, penalty gamma/2 * E||grad D(x)||^2 (ns-r1)
