@@ -7,7 +7,8 @@ import errno
 import numpy as np
 import pytest
 
-from genlib.cli import main, sample_labels
+from genlib.cli import main
+from genlib.cli_sample import sample_labels
 
 
 def one_line(err: str) -> str:
