@@ -115,7 +115,7 @@ def _recipes(argv: Sequence[str]) -> int:
 
 
 def _data(argv: Sequence[str]) -> int:
-    from genlib.data.registry import DATASETS, dataset_names
+    from genlib.data.registry import DATASETS, SPLITS, dataset_names
 
     parser = Parser(prog="genlib data", description="List, inspect, download or rebuild datasets.")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION", help="list, info, download or build-kana49")
@@ -135,7 +135,7 @@ def _data(argv: Sequence[str]) -> int:
             print(f"{spec.name:<8} {spec.n_classes:>2} classes  {spec.summary}")
         return 0
     if args.action == "download":
-        for split in ("train", "test"):
+        for split in SPLITS:
             raw = load_dataset(args.dataset, split, download=True)
             print(f"{args.dataset} {split}: {raw.images.shape[0]} images")
         return 0

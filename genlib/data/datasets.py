@@ -21,9 +21,7 @@ from torch import Tensor
 from genlib.config import check_range
 from genlib.data import preprocess as pp
 from genlib.data.conditions import style_code, style_names
-from genlib.data.registry import SPLITS, DatasetSpec, check_split, dataset_names, get_dataset
-
-DATASETS: tuple[str, ...] = dataset_names()  # the registry's names when genlib was imported (see registry.DATASETS)
+from genlib.data.registry import SPLITS, DatasetSpec, check_split, get_dataset
 
 
 def class_names_of(dataset: str) -> tuple[str, ...]:

@@ -215,7 +215,8 @@ def ensure_files(
         if f not in missing:
             verify_file(dest_dir / f.name, md5=f.md5, size=f.size)
     if missing and not download:
-        url = resolve_base_url(dataset, base_url) if base_url or DATASETS.get(dataset, None) and DATASETS[dataset].base_url else "<host>/"
+        spec = DATASETS.get(dataset)
+        url = resolve_base_url(dataset, base_url) if base_url or (spec is not None and spec.base_url) else "<host>/"
         names = [f.name for f in missing]
         raise DatasetUnavailableError(
             f"{_title(dataset)}: {len(names)} file(s) missing from {dest_dir}: {', '.join(names)}.\n"
