@@ -179,7 +179,7 @@ def _evaluate(argv: Sequence[str]) -> int:
 
 def _experiments(argv: Sequence[str]) -> int:
     from genlib.data.registry import dataset_names
-    from genlib.experiments import ExperimentBudget, run_experiments
+    from genlib.experiments import SUITES, ExperimentBudget, run_experiments
 
     parser = Parser(prog="genlib experiments", description="Re-run the K49 report's §6 architecture experiments on one budget "
                     "and write one table (an hour on 2 CPU cores with the defaults; --limit makes a trial run).")
@@ -188,14 +188,16 @@ def _experiments(argv: Sequence[str]) -> int:
     parser.add_argument("--out", type=Path, help="results folder (default runs/experiments_<dataset>; the shipped results "
                         "are in data/experiments_kana49)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only the experiments of these names (as in the table)")
+    parser.add_argument("--suite", default="report", choices=SUITES, help="report: the reports' experiments (default); "
+                        "quality: the image-quality ablation of the conv cGAN, one technique at a time, 2 seeds each")
     parser.add_argument("--checkpoints", type=Path, help="keep the trained checkpoints here (and reuse finished ones)")
     parser.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: torch's choice)")
     add_config_options(parser, [ExperimentBudget])
     args = parser.parse_args(argv)
     budget = apply_overrides(ExperimentBudget(), vars(args))
-    out = args.out or Path("runs") / f"experiments_{args.dataset}"
+    out = args.out or Path("runs") / f"{'experiments' if args.suite == 'report' else args.suite}_{args.dataset}"
     started = time.time()
-    run_experiments(args.dataset, budget, out, only=args.only, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
+    run_experiments(args.dataset, budget, out, only=args.only, suite=args.suite, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
     print((Path(out) / "results.md").read_text())
     print(wrote_lines(written_since([Path(out)] + ([args.checkpoints] if args.checkpoints else []), started)))
     return 0

@@ -103,6 +103,20 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
     ]
 
 
+SUITES: tuple[str, ...] = ("report", "quality")  # report: the reports' experiments; quality: genlib.quality's ablation
+
+
+def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_classes: int = 49) -> list[Experiment]:
+    """The experiments of one suite: ``"report"`` (:func:`seed_experiments`) or ``"quality"`` (:func:`genlib.quality.quality_experiments`)."""
+    if suite == "report":
+        return seed_experiments(dataset, budget, n_classes)
+    if suite == "quality":
+        from genlib.quality import quality_experiments
+
+        return quality_experiments(dataset, budget, n_classes)
+    raise ValueError(f"unknown suite {suite!r}: allowed {', '.join(SUITES)}")
+
+
 def _finished(path: Path, exp: Experiment) -> bool:
     """Whether ``path`` is a checkpoint of exactly ``exp``'s configs that completed its epochs."""
     if not path.is_file():
@@ -132,12 +146,13 @@ def _real_row(base: PreparedData, classifier: Any, reference: E.RealReference, b
     return {"name": "real (held-out)", "family": "data", "dataset": base.config.dataset, **row, "samples_per_s": float("nan")}, grid
 
 
-def _caption(base: PreparedData, budget: ExperimentBudget, classifier: Any) -> str:
+def _caption(base: PreparedData, budget: ExperimentBudget, classifier: Any, suite: str = "report") -> str:
     note = " — the embedded Kana-49 stand-in (synthetic, not Kuzushiji)" if base.synthetic else ""
     metrics = classifier.test_metrics
+    length = (f"{budget.epochs} epochs for every model of the K49 report's §6, {budget.conv_gan_epochs} for each conv cGAN"
+              if suite == "report" else f"{budget.conv_gan_epochs} epochs for every conv cGAN")
     return (
-        f"Dataset {base.config.dataset}{note}. Budget: {budget.epochs} epochs for every seed §6 model, {budget.conv_gan_epochs} "
-        f"for each conv cGAN ({budget.conv_gan_channels} filters); training seed {budget.seed}; metrics on {budget.n_per_cell} "
+        f"Dataset {base.config.dataset}{note}. Budget: {length} ({budget.conv_gan_channels} filters); training seed {budget.seed}; metrics on {budget.n_per_cell} "
         f"samples per (class, style) cell; classifier test accuracy {metrics.get('accuracy', float('nan')):.4f}, balanced "
         f"{metrics.get('balanced_accuracy', float('nan')):.4f}; {torch.get_num_threads()} CPU thread(s)."
     )
@@ -166,6 +181,7 @@ def run_experiments(
     out_dir: str | Path = "data/experiments_kana49",
     *,
     only: Sequence[str] | None = None,
+    suite: str = "report",
     checkpoint_dir: str | Path | None = None,
     threads: int | None = None,
     progress: bool = False,
@@ -174,7 +190,8 @@ def run_experiments(
     """Train and evaluate every experiment on one budget; write the table and curves to ``out_dir``.
 
     Args:
-        only: names of the experiments to run (default: all of :func:`seed_experiments`).
+        only: names of the experiments to run (default: all of the suite).
+        suite: ``"report"`` (the reports' experiments) or ``"quality"`` (the image-quality ablation).
         checkpoint_dir: keep the checkpoints here; a finished one is evaluated, not retrained
             (default: a temporary folder, deleted at the end).
         threads: torch threads (e.g. 1 while other work shares the machine).
@@ -187,21 +204,21 @@ def run_experiments(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    names = [e.name for e in seed_experiments(dataset, budget)]
+    names = [e.name for e in suite_experiments(suite, dataset, budget)]
     unknown = set(only or ()) - set(names)
     if unknown:
         raise ValueError(f"unknown experiment(s) {sorted(unknown)}: allowed {', '.join(names)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = prepare_dataset(DataConfig(dataset=dataset, limit=budget.limit))
-    experiments = [e for e in seed_experiments(dataset, budget, base.n_classes) if only is None or e.name in only]
+    experiments = [e for e in suite_experiments(suite, dataset, budget, base.n_classes) if only is None or e.name in only]
     classifier = load_or_train_classifier(dataset, data=base, progress=progress)
     reference = E.real_reference(base, classifier.model, budget.seed)
     datasets: dict[DataConfig, PreparedData] = {base.config: base}
     real_row, real_grid = _real_row(base, classifier, reference, budget)
-    rows, grids, caption = [real_row], {"real": real_grid}, _caption(base, budget, classifier)
+    rows, grids, caption = [real_row], {"real": real_grid}, _caption(base, budget, classifier, suite)
     run = {
-        "dataset": dataset, "synthetic": base.synthetic, "budget": dataclasses.asdict(budget), "threads": torch.get_num_threads(),
+        "dataset": dataset, "suite": suite, "synthetic": base.synthetic, "budget": dataclasses.asdict(budget), "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(), "classifier": classifier.test_metrics,
         "experiments": {e.name: {"family": e.family, "description": e.description, "model_config": dataclasses.asdict(e.model_config),
                                  "train_config": dataclasses.asdict(e.train_config)} for e in experiments},

@@ -3,6 +3,8 @@
 - VAE: :func:`elbo_loss` (Kingma & Welling 2014, Appendix B for the Gaussian KL).
 - GAN, logits form (numerically stable BCE): :func:`d_bce_loss`, :func:`g_nonsaturating_loss`
   (Goodfellow et al. 2014, eqs. (1)-(3); Mirza & Osindero 2014 for the conditional form).
+- Hinge: :func:`d_hinge_loss` (Lim & Ye 2017; Miyato et al. 2018, SNGAN), whose G loss is
+  :func:`g_wasserstein_loss`.
 - WGAN-GP: :func:`d_wasserstein_loss`, :func:`g_wasserstein_loss`, :func:`gradient_penalty`,
   :func:`drift_penalty` (Arjovsky et al. 2017; Gulrajani et al. 2017; Karras et al. 2018, ProGAN).
 - R1 regularisation: :func:`r1_penalty` (Mescheder et al. 2018).
@@ -80,8 +82,17 @@ def d_wasserstein_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
     return fake_scores.mean() - real_scores.mean()
 
 
+def d_hinge_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """Hinge loss of the discriminator ``E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``.
+
+    Real scores above +1 and fake scores below -1 cost nothing, so D stops pushing samples it
+    already separates by a margin (Lim & Ye 2017); the generator descends ``-E[D(G(z))]``.
+    """
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
 def g_wasserstein_loss(fake_scores: Tensor) -> Tensor:
-    """Generator loss ``-E[D(G(z))]`` (WGAN)."""
+    """Generator loss ``-E[D(G(z))]`` (WGAN; also the generator's hinge loss)."""
     return -fake_scores.mean()
 
 

@@ -199,7 +199,7 @@ def test_bad_configs_raise() -> None:
     with pytest.raises(ValueError, match="input_order"):
         conv_config(input_order="cxs")
     with pytest.raises(ValueError, match="loss"):
-        cgan_train.CGANTrainConfig(loss="hinge")
+        cgan_train.CGANTrainConfig(loss="least-squares")
     with pytest.raises(ValueError, match="split"):
         cgan_train.CGANTrainConfig(loss="wgan-gp", d_update="split")
     with pytest.raises(ValueError, match="snapshot_dir"):

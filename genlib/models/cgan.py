@@ -12,6 +12,8 @@ A CGAN learns ``G(z | y)`` with ``y = (class, style)`` by playing the conditiona
   ``(image, class, style)``. For a dense first layer this only permutes its weight columns.
 - ``output="sigmoid"`` (seed §6.1.2, Architecture 2): G ends with a sigmoid and the data stay in [0, 1].
 - ``arch="conv"``: seed 004's convolutional cGAN (below, after the MLP).
+- ``discriminator="projection"``, ``spectral_norm=True``: the improved conv discriminator of
+  :mod:`genlib.models.cgan_projection` (issue "image quality"; not in either report).
 
 The discriminators return *logits*; the seed's ``Sigmoid`` + ``BCELoss`` is folded into the
 numerically stable losses of :mod:`genlib.losses` (the same function of the same numbers).
@@ -34,6 +36,7 @@ IMAGE_PIXELS = 28 * 28
 ARCHS: tuple[str, ...] = ("mlp", "conv")
 OUTPUTS: tuple[str, ...] = ("tanh", "sigmoid")
 STYLE_JOINS: tuple[str, ...] = ("concat", "add")
+DISCRIMINATORS: tuple[str, ...] = ("seed", "projection")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class CGANConfig:
     channels: int = 128  # conv: filters of G's transposed convs and D's second conv (the StyleGAN report: 128)
     style_join: Literal["concat", "add"] = "concat"  # conv: style as its own label map, or added to the class embedding
     dropout: float = 0.2  # conv: dropout before D's dense output (the StyleGAN report: 0.2)
+    discriminator: Literal["seed", "projection"] = "seed"  # conv D: the StyleGAN report's (label maps in) or a projection D (labels · features out)
+    spectral_norm: bool = False  # divide each D weight by its largest singular value (Miyato et al. 2018)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -71,6 +76,10 @@ class CGANConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.arch == "conv" and self.channels < 2:
             raise ValueError(f"conv channels must be >= 2 (D's first conv has channels // 2), got {self.channels}")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
+        if self.discriminator == "projection" and self.arch != "conv":
+            raise ValueError("discriminator='projection' is a conv discriminator: use it with arch='conv'")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -266,10 +275,16 @@ class ConvDiscriminator(nn.Module):
 
 
 def build_cgan(config: CGANConfig) -> tuple[nn.Module, nn.Module]:
-    """The ``(generator, discriminator)`` pair for ``config.arch``."""
+    """The ``(generator, discriminator)`` pair for ``config.arch`` and ``config.discriminator``,
+    with spectral normalisation on every D layer when ``config.spectral_norm``."""
+    from genlib.models.cgan_projection import ProjectionDiscriminator, spectrally_normalised
+
     if config.arch == "conv":
-        return ConvGenerator(config), ConvDiscriminator(config)
-    return Generator(config), Discriminator(config)
+        d = ProjectionDiscriminator(config) if config.discriminator == "projection" else ConvDiscriminator(config)
+        g: nn.Module = ConvGenerator(config)
+    else:
+        g, d = Generator(config), Discriminator(config)
+    return g, spectrally_normalised(d) if config.spectral_norm else d
 
 
 def noise_for(model: nn.Module, n: int, seed: int, same_noise: bool = False) -> Tensor:

@@ -12,6 +12,13 @@ One step on a real batch ``(x, y)`` (seed eqs. (5)–(6)):
 ``d_update="split"`` takes one step on the real half, then one on the fake half (seed 004's two
 ``train_on_batch`` calls). ``loss="wgan-gp"`` swaps in the Wasserstein critic loss with gradient
 penalty (Gulrajani et al. 2017; the seed's future work, §7.3).
+
+Techniques for image quality beyond both reports, each one option (measured one by one in
+``genlib experiments --suite quality``): ``loss="hinge"`` (:func:`~genlib.losses.d_hinge_loss`),
+``lr_d`` ≠ ``lr`` (two time-scale update rule, TTUR: Heusel et al. 2017), ``r1_gamma`` (the R1
+penalty ``gamma/2 * E||grad_x D(x)||^2`` on real images, Mescheder et al. 2018), ``augment``
+(DiffAugment: :mod:`genlib.augment`) and, in the model config, a projection discriminator and
+spectral normalisation (:mod:`genlib.models.cgan_projection`).
 """
 
 from __future__ import annotations
@@ -27,12 +34,16 @@ from torch import Tensor, nn
 
 from genlib.config import check_range
 from genlib.data.datasets import DataConfig
-from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
+from genlib.augment import diff_augment, parse_policy
+from genlib.losses import d_bce_loss, d_hinge_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty, r1_penalty
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
 from genlib.models.snapshots import write_snapshot
 from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam, update_ema
+
+
+LOSSES: tuple[str, ...] = ("bce", "hinge", "wgan-gp")
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,10 @@ class CGANTrainConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
     beta1: float = 0.9  # Adam beta1 (the K49 report: torch's default 0.9; the StyleGAN report: 0.5)
     beta2: float = 0.999  # Adam beta2
-    loss: Literal["bce", "wgan-gp"] = "bce"  # bce: the seeds' minimax BCE; wgan-gp: Wasserstein critic + gradient penalty
+    loss: Literal["bce", "hinge", "wgan-gp"] = "bce"  # bce: the seeds' minimax BCE; hinge: margin loss (SNGAN); wgan-gp: Wasserstein critic + gradient penalty
+    lr_d: float = 0.0  # Adam learning rate of D when it differs from G's (TTUR, e.g. 4x lr); 0 = lr
+    r1_gamma: float = 0.0  # weight gamma of the R1 penalty gamma/2 * E||grad D(x)||^2 on real images; 0 = off
+    augment: str = ""  # DiffAugment of D's inputs: comma-separated color, translation, cutout; empty = off
     gp_weight: float = 10.0  # wgan-gp: lambda of the gradient penalty (paper: 10)
     n_critic: int = 1  # D updates per G update, each on the same real batch with fresh fakes (WGAN-GP paper: 5)
     d_update: Literal["joint", "split"] = "joint"  # joint: one D step on (real+fake)/2 (the K49 report); split: real, then fake (the StyleGAN report)
@@ -65,12 +79,17 @@ class CGANTrainConfig:
         check_range("beta1", self.beta1, 0, 1, high_open=True)
         check_range("beta2", self.beta2, 0, 1, high_open=True)
         check_range("gp_weight", self.gp_weight, 0)
-        if self.loss not in ("bce", "wgan-gp"):
-            raise ValueError(f"loss must be 'bce' or 'wgan-gp', got {self.loss!r}")
+        check_range("lr_d", self.lr_d, 0)
+        check_range("r1_gamma", self.r1_gamma, 0)
+        parse_policy(self.augment)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.d_update not in ("joint", "split"):
             raise ValueError(f"d_update must be 'joint' or 'split', got {self.d_update!r}")
         if self.d_update == "split" and self.loss != "bce":
-            raise ValueError("d_update='split' is seed 004's BCE loop; use d_update='joint' with loss='wgan-gp'")
+            raise ValueError(f"d_update='split' is seed 004's BCE loop; use d_update='joint' with loss={self.loss!r}")
+        if self.d_update == "split" and (self.r1_gamma or self.augment):
+            raise ValueError("r1_gamma and augment need d_update='joint' (one D pass over real || fake)")
         if self.fake_labels not in ("real", "random"):
             raise ValueError(f"fake_labels must be 'real' or 'random', got {self.fake_labels!r}")
         if self.n_critic < 1:
@@ -78,8 +97,8 @@ class CGANTrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         check_compute(self)
-        if self.compile and self.loss == "wgan-gp":
-            raise ValueError("compile=True cannot train loss='wgan-gp': torch.compile has no double backward for the gradient penalty")
+        if self.compile and (self.loss == "wgan-gp" or self.r1_gamma):
+            raise ValueError("compile=True cannot train loss='wgan-gp' or r1_gamma > 0: torch.compile has no double backward for the penalty")
         if self.snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0, got {self.snapshot_every}")
         if self.snapshot_every and not self.snapshot_dir:
@@ -106,12 +125,17 @@ def adversarial_step(
     ``start_step`` is the number of steps already taken (a resumed run), for the EMA warm-up.
 
     Returns ``d_loss``, ``g_loss`` and the critic's mean output on real and fake images
-    (``d_real``/``d_fake``: probabilities for BCE, scores for WGAN-GP; plus ``gp`` for WGAN-GP).
+    (``d_real``/``d_fake``: probabilities for BCE, scores for hinge and WGAN-GP; plus ``gp`` for
+    WGAN-GP and ``r1`` with an R1 penalty).
     """
     mc, tc = generator.config, train_config
-    wgan = tc.loss == "wgan-gp"
     steps_done = [start_step]
-    G, D = generator, discriminator  # under precision="bf16" the scaffold runs the step in autocast, outputs float32
+    G = generator  # under precision="bf16" the scaffold runs the step in autocast, outputs float32
+    ops = parse_policy(tc.augment)
+    background, span = (-1.0, 2.0) if mc.output == "tanh" else (0.0, 1.0)  # an empty pixel and the width of G's range
+
+    def D(x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:  # D sees augmented images only (DiffAugment), real and fake alike
+        return discriminator(diff_augment(x, ops, background, span), classes, styles)
 
     def fakes(classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if tc.fake_labels == "random":  # seed 004: fakes get uniformly random labels
@@ -121,14 +145,25 @@ def adversarial_step(
         return G(z, classes, styles), classes, styles
 
     def d_loss_of(real: Tensor, classes: Tensor, styles: Tensor, fake: Tensor, fc: Tensor, fs: Tensor) -> tuple[Tensor, dict[str, float]]:
+        if tc.r1_gamma:
+            real = real.detach().requires_grad_(True)  # R1 differentiates D's verdict on the real images
         both = D(torch.cat([real, fake.detach()]), torch.cat([classes, fc]), torch.cat([styles, fs]))  # one D pass over real || fake
         real_out, fake_out = both[: real.shape[0]], both[real.shape[0] :]
-        if not wgan:  # L_D = 1/2 [BCE(D(x|y), 1) + BCE(D(G(z|y')|y'), 0)]
+        if tc.loss == "bce":  # L_D = 1/2 [BCE(D(x|y), 1) + BCE(D(G(z|y')|y'), 0)]
             loss = d_bce_loss(real_out, fake_out)
-            return loss, {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
-        gp = gradient_penalty(lambda x_hat: D(x_hat, classes, styles), real, fake)  # x_hat bound to the real labels
-        loss = d_wasserstein_loss(real_out, fake_out) + tc.gp_weight * gp  # E[D(G(z))] - E[D(x)] + lambda * GP
-        return loss, {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item(), "gp": gp.item()}
+            metrics = {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
+        elif tc.loss == "hinge":  # L_D = E[max(0, 1 - D(x|y))] + E[max(0, 1 + D(G(z|y')|y'))]
+            loss = d_hinge_loss(real_out, fake_out)
+            metrics = {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item()}
+        else:
+            gp = gradient_penalty(lambda x_hat: D(x_hat, classes, styles), real, fake)  # x_hat bound to the real labels
+            loss = d_wasserstein_loss(real_out, fake_out) + tc.gp_weight * gp  # E[D(G(z))] - E[D(x)] + lambda * GP
+            metrics = {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item(), "gp": gp.item()}
+        if tc.r1_gamma:
+            r1 = r1_penalty(real_out, real)  # E ||grad_x D(x|y)||^2
+            loss = loss + tc.r1_gamma / 2 * r1
+            metrics["r1"] = r1.item()
+        return loss, metrics
 
     def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
         x, classes, styles = batch
@@ -158,7 +193,7 @@ def adversarial_step(
         # D is frozen meanwhile: G needs gradients through D, not D's own (the seed computes and discards them)
         discriminator.requires_grad_(False)
         fake_out = D(fake, fc, fs)
-        g_loss = g_wasserstein_loss(fake_out) if wgan else g_nonsaturating_loss(fake_out)
+        g_loss = g_nonsaturating_loss(fake_out) if tc.loss == "bce" else g_wasserstein_loss(fake_out)  # hinge and WGAN: -E[D(G(z))]
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -181,8 +216,9 @@ def _build(model_config: CGANConfig, train_config: CGANTrainConfig) -> dict[str,
 
 
 def _optimizers(modules: dict[str, nn.Module], train_config: CGANTrainConfig) -> dict[str, torch.optim.Optimizer]:
-    betas = (train_config.beta1, train_config.beta2)
-    return {name: adam(modules[name], train_config.lr, betas) for name in ("generator", "discriminator")}
+    tc = train_config
+    betas = (tc.beta1, tc.beta2)
+    return {"generator": adam(modules["generator"], tc.lr, betas), "discriminator": adam(modules["discriminator"], tc.lr_d or tc.lr, betas)}
 
 
 def _step(run: Run) -> StepFn:
