@@ -208,13 +208,17 @@ def _write(path: Path, tensors: dict[str, Tensor], blob: dict[str, Any]) -> Path
     return atomic_write(path, write)
 
 
-def rewrite_checkpoint(src: str | Path, dst: str | Path, *, slim: bool, modules: Sequence[str] | None = None) -> Path:
+def rewrite_checkpoint(
+    src: str | Path, dst: str | Path, *, slim: bool, modules: Sequence[str] | None = None, half: bool = False,
+) -> Path:
     """Copy the checkpoint ``src`` to ``dst`` (atomically, verified, with its hash), optionally slim.
 
     Args:
         slim: keep only model weights, configs, state and extra: no optimizer or RNG state (the
             result samples but cannot resume), exactly as a family's ``train(..., slim=True)`` saves.
         modules: the modules a slim copy keeps (default: every one; e.g. ``["ema"]`` for a StyleGAN).
+        half: store float32 weights as float16 (half the bytes; loading casts them back to the
+            model's float32, so the copy samples like the original up to float16 rounding, ~1e-3).
     Raises:
         CheckpointError: ``src`` is not a readable, intact checkpoint, or lacks one of ``modules``.
     """
@@ -229,6 +233,8 @@ def rewrite_checkpoint(src: str | Path, dst: str | Path, *, slim: bool, modules:
             raise CheckpointError(f"{src} has no weights for {missing}; it holds {held}")
         tensors = {k: v for k, v in tensors.items() if k.startswith("model/") and k.split("/")[1] in keep}
         blob = {**blob, "optimizers": {}}
+    if half:
+        tensors = {k: v.half() if k.startswith("model/") and v.dtype == torch.float32 else v for k, v in tensors.items()}
     return _write(dst, tensors, blob)
 
 

@@ -190,13 +190,24 @@ def _experiments(argv: Sequence[str]) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only the experiments of these names (as in the table)")
     parser.add_argument("--suite", default="report", choices=SUITES, help="report: the reports' experiments (default); "
                         "quality: the image-quality ablation of the conv cGAN, one technique at a time, 2 seeds each")
-    parser.add_argument("--checkpoints", type=Path, help="keep the trained checkpoints here (and reuse finished ones)")
+    parser.add_argument("--checkpoints", type=Path, help="where the trained checkpoints are kept and finished ones reused "
+                        "(default <out>/checkpoints)")
+    parser.add_argument("--figures", action="store_true", help="only redraw the figures from the results and checkpoints "
+                        "stored in --out (no training, no evaluation)")
     parser.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: torch's choice)")
     add_config_options(parser, [ExperimentBudget])
     args = parser.parse_args(argv)
     budget = apply_overrides(ExperimentBudget(), vars(args))
     out = args.out or Path("runs") / f"{'experiments' if args.suite == 'report' else args.suite}_{args.dataset}"
     started = time.time()
+    if args.figures:
+        from genlib.data.datasets import DataConfig, prepare_dataset
+        from genlib.experiments import write_figures
+
+        if not (Path(out) / "results.csv").is_file():
+            raise SystemExit(f"genlib experiments: error: --figures redraws stored results, but {out} has no results.csv")
+        print(wrote_lines(write_figures(out, prepare_dataset(DataConfig(dataset=args.dataset, limit=budget.limit)))))
+        return 0
     run_experiments(args.dataset, budget, out, only=args.only, suite=args.suite, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
     print((Path(out) / "results.md").read_text())
     print(wrote_lines(written_since([Path(out)] + ([args.checkpoints] if args.checkpoints else []), started)))

@@ -8,7 +8,11 @@ Every experiment trains one model for the same number of epochs on the same data
 or, from Python, ``run_experiments("kana49", ExperimentBudget(), "data/experiments_kana49")``.
 The output folder gets ``results.md`` / ``results.csv`` (the table), ``histories.json`` (loss
 curves), ``per_class.json``, ``samples.npz`` (a class x style grid of each model, uint8),
-``samples.png``, ``losses.png`` and ``run.json`` (budget, configs, classifier accuracy, timings).
+``samples.png``, ``losses.png``, ``run.json`` (budget, configs, classifier accuracy, timings),
+``checkpoints/<name>.safetensors`` (each model's sampling weights, float16, ~0.5-5 MB) and
+``snapshots/<name>.npz`` (the MLP CGANs at epochs 0, 50, 100). A second run finds the stored
+checkpoints and only re-evaluates; ``only=[name]`` (``--only NAME``) redoes one row and keeps the rest.
+:mod:`genlib.experiment_figures` draws the report's §6 figures from the stored checkpoints.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -28,8 +32,8 @@ import torch
 from genlib import evaluation as E
 from genlib import families
 from genlib import tables as T
-from genlib.atomic import atomic_write_npz, atomic_write_text
-from genlib.checkpoint import load_checkpoint
+from genlib.atomic import atomic_write_bytes, atomic_write_npz, atomic_write_text
+from genlib.checkpoint import load_checkpoint, read_meta, rewrite_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.models.cgan import CGANConfig, conv_config
@@ -38,18 +42,20 @@ from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
 from genlib.models.conditioning import ordered_labels
 
-if TYPE_CHECKING:
-    import matplotlib.figure
-
 GRID_CLASSES = 10  # classes shown per model in samples.npz (styles x 2 samples each)
 GRID_PER_CELL = 2
+SNAPSHOT_EVERY = 50  # the MLP CGANs' snapshot epochs (the report's Figures 33-35: epochs 50 and 100)
+SNAPSHOT_DIR = "<experiment>"  # placeholder: run_experiments writes each run's snapshots to a scratch folder
+CHECKPOINTS = "checkpoints"  # sub-folder of the results: one slim float16 checkpoint per experiment (the sampler's weights)
+SNAPSHOTS = "snapshots"  # sub-folder of the results: <name>.npz, the one-z grid of every snapshot epoch
 
 
 @dataclass(frozen=True)
 class ExperimentBudget:
     """The budget every experiment gets (one row of the table states it)."""
 
-    epochs: int = 30  # epochs of each model of the K49 report's §6: the MLP CVAEs and CGANs, and the conv CVAE (the report: 100)
+    epochs: int = 100  # epochs of each MLP model of the K49 report's §6, its CVAEs and CGANs (the report: 100)
+    conv_cvae_epochs: int = 30  # epochs of each conv CVAE (genlib's, not in the report)
     conv_gan_epochs: int = 3  # epochs of each conv cGAN of the learning-rate comparison (the StyleGAN report: 100)
     conv_gan_channels: int = 128  # filters of the conv cGAN (the StyleGAN report: 128); fewer trains faster
     n_per_cell: int = 50  # samples per (class, style) cell for the metrics
@@ -57,7 +63,7 @@ class ExperimentBudget:
     limit: int = 0  # at most this many images per split (0 = all): shrinks a trial run
 
     def __post_init__(self) -> None:
-        for name, low in (("epochs", 1), ("conv_gan_epochs", 1), ("conv_gan_channels", 2), ("n_per_cell", 2), ("limit", 0)):
+        for name, low in (("epochs", 1), ("conv_cvae_epochs", 1), ("conv_gan_epochs", 1), ("conv_gan_channels", 2), ("n_per_cell", 2), ("limit", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
 
@@ -80,24 +86,30 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
     cvae = CVAEConfig(n_classes=n_classes)
     cgan = CGANConfig(n_classes=n_classes)
     cvae_train = CVAETrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-3, batch 100 (seed §4.2)
-    cgan_train = CGANTrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-4, batch 128 (seed §4.3.4)
-    # seed 004's loop: Adam beta1 0.5, D steps on real then fake, fakes with random labels
-    conv_train = dataclasses.replace(cgan_train, epochs=budget.conv_gan_epochs, beta1=0.5, d_update="split", fake_labels="random")
+    cgan_train = CGANTrainConfig(data=median, epochs=budget.epochs, seed=budget.seed,  # Adam 1e-4, batch 128 (seed §4.3.4)
+                                 snapshot_every=SNAPSHOT_EVERY, snapshot_dir=SNAPSHOT_DIR)
+    pm1 = dataclasses.replace(cgan, label_range="pm1")  # the report's x*2-1 of image and one-hot labels (§4.3.1)
+    # seed 004's loop: Adam beta1 0.5, D steps on real then fake, fakes with random labels; NHWC layout (same math)
+    conv_train = dataclasses.replace(cgan_train, epochs=budget.conv_gan_epochs, beta1=0.5, d_update="split", fake_labels="random",
+                                     channels_last=True, snapshot_every=0, snapshot_dir="")
     conv = conv_config(n_classes=n_classes, channels=budget.conv_gan_channels)
     conv_cvae = CVAEConfig(arch="conv", n_classes=n_classes, latent_dim=16, hidden_dim=128)
+    conv_cvae_train = dataclasses.replace(cvae_train, epochs=budget.conv_cvae_epochs)
     return [
         Experiment("cvae-seed", "cvae", cvae, cvae_train, "seed CVAE baseline (§4.2): MLP 144, latent 2"),
         Experiment("cvae-arch1-mean", "cvae", cvae, dataclasses.replace(cvae_train, data=mean), "§6.0.2 Architecture 1: style by the class mean, not the median"),
         Experiment("cvae-arch2-cxs", "cvae", dataclasses.replace(cvae, input_order="cxs"), cvae_train, "§6.0.3 Architecture 2: encoder input (class, image, style)"),
         Experiment("cvae-arch3-deep", "cvae", dataclasses.replace(cvae, arch="deep"), cvae_train, "§6.0.4 Architecture 3: 256-128 layers with batch norm"),
-        Experiment("cvae-conv", "cvae", conv_cvae, cvae_train, "genlib: convolutional CVAE, latent 16"),
-        Experiment("cvae-conv-beta3", "cvae", conv_cvae, dataclasses.replace(cvae_train, kl_weight=3.0), "genlib: the same conv CVAE as a beta-VAE, beta = 3"),
+        Experiment("cvae-conv", "cvae", conv_cvae, conv_cvae_train, "genlib: convolutional CVAE, latent 16"),
+        Experiment("cvae-conv-beta3", "cvae", conv_cvae, dataclasses.replace(conv_cvae_train, kl_weight=3.0), "genlib: the same conv CVAE as a beta-VAE, beta = 3"),
         Experiment("cvae-conv-beta3-slant", "cvae", dataclasses.replace(conv_cvae, n_styles=4),
-                   dataclasses.replace(cvae_train, kl_weight=3.0, data=dataclasses.replace(median, condition="thickness+slant")),
+                   dataclasses.replace(conv_cvae_train, kl_weight=3.0, data=dataclasses.replace(median, condition="thickness+slant")),
                    "genlib: the conv beta-CVAE conditioned on thickness and slant (4 style codes)"),
-        Experiment("cgan-seed", "cgan", cgan, cgan_train, "seed CGAN baseline (§4.3): MLP 256, tanh, lr 1e-4"),
-        Experiment("cgan-arch1-cxs", "cgan", dataclasses.replace(cgan, input_order="cxs"), cgan_train, "§6.1.1 Architecture 1: D input (class, image, style)"),
-        Experiment("cgan-arch2-sigmoid", "cgan", dataclasses.replace(cgan, output="sigmoid"), cgan_train, "§6.1.2 Architecture 2: sigmoid output on [0, 1] data"),
+        Experiment("cgan-seed", "cgan", pm1, cgan_train, "seed CGAN baseline as trained (§4.3): MLP 256, tanh, lr 1e-4, labels -1/+1"),
+        Experiment("cgan-onehot", "cgan", cgan, cgan_train, "genlib's fix of the baseline: only the image rescaled, labels stay 0/1"),
+        Experiment("cgan-arch1-cxs", "cgan", dataclasses.replace(pm1, input_order="cxs"), cgan_train, "§6.1.1 Architecture 1: D input (class, image, style)"),
+        Experiment("cgan-arch2-sigmoid", "cgan", dataclasses.replace(cgan, output="sigmoid"), cgan_train,
+                   "§6.1.2 Architecture 2: sigmoid output on [0, 1] data, labels 0/1"),
         Experiment("cgan-conv-lr1e-4", "cgan", conv, dataclasses.replace(conv_train, lr=1e-4), "seed 004 conv cGAN, Adam lr 1e-4"),
         Experiment("cgan-conv-lr3e-4", "cgan", conv, dataclasses.replace(conv_train, lr=3e-4), "seed 004 conv cGAN, Adam lr 3e-4 (seed 004's choice)"),
     ]
@@ -129,11 +141,35 @@ def _finished(path: Path, exp: Experiment) -> bool:
 
 
 def _same_config(saved: dict[str, Any], config: Any) -> bool:
-    """Whether a checkpoint's JSON config equals ``config``; fields it predates count as their defaults."""
+    """Whether a checkpoint's JSON config equals ``config``; fields it predates count as their defaults,
+    and where a run wrote its snapshot figures (``snapshot_dir``) does not count."""
     try:
-        return config_from_dict(type(config), saved) == config
+        back = config_from_dict(type(config), saved)
     except (TypeError, ValueError):  # a field that no longer exists, or a value the config now rejects
         return False
+    if hasattr(config, "snapshot_dir"):
+        back = dataclasses.replace(back, snapshot_dir=config.snapshot_dir)
+    return back == config
+
+
+def _train_and_store(exp: Experiment, data: PreparedData, stored: Path, snapshots: Path, scratch: Path, progress: bool) -> None:
+    """Train ``exp`` in ``scratch`` and keep its sampler's weights, in float16, at ``stored`` (and the
+    MLP CGANs' snapshot grids as ``snapshots/<name>.npz``)."""
+    from genlib.models.snapshots import ARCHIVE
+
+    family = families.get_family(exp.family)
+    train_config = exp.train_config
+    if getattr(train_config, "snapshot_every", 0):
+        train_config = dataclasses.replace(train_config, snapshot_dir=str(scratch / exp.name))
+    full = scratch / f"{exp.name}.safetensors"
+    family.train(exp.model_config, train_config, data=data, out=full, slim=True, progress=progress)
+    present = set(read_meta(full).modules)
+    keep = next(m for m in family.sampler if m in present)
+    rewrite_checkpoint(full, stored, slim=True, modules=[keep], half=True)
+    archive = scratch / exp.name / ARCHIVE
+    if archive.is_file():
+        snapshots.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(snapshots / f"{exp.name}.npz", archive.read_bytes())
 
 
 def _real_row(base: PreparedData, classifier: Any, reference: E.RealReference, budget: ExperimentBudget) -> tuple[dict[str, Any], np.ndarray]:
@@ -165,6 +201,28 @@ def sample_grid(row_path: Path, n_classes: int, seed: int) -> np.ndarray:
     return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
+def _put_row(rows: list[dict[str, Any]], row: dict[str, Any], order: Sequence[str]) -> list[dict[str, Any]]:
+    """``rows`` with ``row`` in place of the one of the same name, the real row first, then in ``order``."""
+    kept = {r["name"]: r for r in rows}
+    kept[row["name"]] = row
+    return [kept[n] for n in ["real (held-out)", *order] if n in kept]
+
+
+def _merge_previous(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any]) -> tuple[
+        list[dict[str, Any]], dict[str, np.ndarray], dict[str, Any]]:
+    """The rows, grids and run info saved in ``out``, with today's real row, grid and run info on top
+    (``--only`` re-runs some experiments and keeps the others' results)."""
+    histories = json.loads((out / "histories.json").read_text())
+    per_class = json.loads((out / "per_class.json").read_text())
+    old = [{**r, "history": histories.get(r["name"], []), "per_class": per_class.get(r["name"], {})}
+           for r in T.read_csv(out / "results.csv") if r["name"] != rows[0]["name"]]
+    with np.load(out / "samples.npz") as saved:
+        old_grids = {k: saved[k] for k in saved.files}
+    previous = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+    merged_run = {**previous, **run, "experiments": {**previous.get("experiments", {}), **run["experiments"]}}
+    return rows[:1] + old, {**old_grids, **grids}, merged_run
+
+
 def _write_outputs(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any], caption: str) -> None:
     table = [{k: v for k, v in r.items() if k not in ("history", "per_class")} for r in rows]
     T.write_markdown_table(table, out / "results.md", caption=caption)
@@ -190,10 +248,12 @@ def run_experiments(
     """Train and evaluate every experiment on one budget; write the table and curves to ``out_dir``.
 
     Args:
-        only: names of the experiments to run (default: all of the suite).
         suite: ``"report"`` (the reports' experiments) or ``"quality"`` (the image-quality ablation).
-        checkpoint_dir: keep the checkpoints here; a finished one is evaluated, not retrained
-            (default: a temporary folder, deleted at the end).
+        only: re-run just these experiments (names as in the table); the others' saved rows in
+            ``out_dir`` are kept, so one row can be redone without retraining the rest.
+        checkpoint_dir: where the slim float16 checkpoints are kept (default ``out_dir/checkpoints``);
+            a finished one whose configs match is evaluated again, not retrained, so a second run
+            redraws every table row and figure from the stored models.
         threads: torch threads (e.g. 1 while other work shares the machine).
         figures: also write ``samples.png`` and ``losses.png``.
     Returns:
@@ -223,61 +283,29 @@ def run_experiments(
         "experiments": {e.name: {"family": e.family, "description": e.description, "model_config": dataclasses.asdict(e.model_config),
                                  "train_config": dataclasses.asdict(e.train_config)} for e in experiments},
     }
+    if only is not None and (out / "results.csv").is_file():  # keep the rows of the experiments not re-run
+        rows, grids, run = _merge_previous(out, rows, grids, run)
+    keep_dir = Path(checkpoint_dir) if checkpoint_dir is not None else out / CHECKPOINTS
+    keep_dir.mkdir(parents=True, exist_ok=True)
     tic = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="genlib-experiments-") as tmp:
-        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else Path(tmp)
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
         for exp in experiments:
-            path = ckpt_dir / f"{exp.name}.safetensors"
+            path = keep_dir / f"{exp.name}.safetensors"
             data_config = exp.train_config.data
             if data_config not in datasets:
                 datasets[data_config] = prepare_dataset(data_config)
             data = datasets[data_config]
             if not _finished(path, exp):
-                families.get_family(exp.family).train(exp.model_config, exp.train_config, data=data, out=path, slim=True, progress=progress)
+                _train_and_store(exp, data, path, out / SNAPSHOTS, Path(tmp), progress)
             row = E.evaluate_checkpoint(path, n_per_cell=budget.n_per_cell, seed=budget.seed, data=data,
                                         classifier=classifier.model, reference=reference, name=exp.name)
-            rows.append(row)
+            rows = _put_row(rows, row, order=names)
             grids[exp.name] = sample_grid(path, base.n_classes, budget.seed)
             run["seconds"] = time.perf_counter() - tic
             _write_outputs(out, rows, grids, run, caption)
     if figures:
-        write_figures(out)
+        write_figures(out, base)
     return rows
-
-
-def samples_figure(grids: dict[str, np.ndarray]) -> "matplotlib.figure.Figure":
-    """One row per model of its ``samples.npz`` grid (classes 0.., thin x2 then thick x2 each)."""
-    import matplotlib.pyplot as plt
-
-    from genlib.plots import tile
-
-    fig, axes = plt.subplots(len(grids), 1, figsize=(12, 0.62 * len(grids) + 0.4), squeeze=False)
-    for ax, (name, grid) in zip(axes[:, 0], grids.items()):
-        ax.imshow(tile(grid, ncol=len(grid), pad=1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def losses_figure(histories: dict[str, list[dict[str, float]]], ncols: int = 5) -> "matplotlib.figure.Figure":
-    """One panel per model: train and validation negative ELBO (CVAEs) or D and G losses (CGANs)."""
-    import matplotlib.pyplot as plt
-
-    from genlib.plots import plot_history
-
-    histories = {k: v for k, v in histories.items() if v}
-    nrows = -(-len(histories) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
-    for ax in axes.flat[len(histories) :]:
-        ax.set_visible(False)
-    for ax, (name, history) in zip(axes.flat, histories.items()):
-        keys = ["loss", "val_loss"] if "val_loss" in history[0] else ["d_loss", "g_loss"]
-        plot_history(history, keys, title=name, ax=ax)
-    fig.tight_layout()
-    return fig
 
 
 def load_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
@@ -289,10 +317,8 @@ def load_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, A
     return rows, histories, grids, json.loads((out / "run.json").read_text())
 
 
-def write_figures(out_dir: str | Path) -> None:
-    """``samples.png`` and ``losses.png`` from the saved results in ``out_dir``."""
-    from genlib.plots import save_figure
+def write_figures(out_dir: str | Path, data: PreparedData | None = None) -> list[Path]:
+    """The figures of :mod:`genlib.experiment_figures` as PNGs in ``out_dir`` (from its stored results)."""
+    from genlib.experiment_figures import write_figures as write
 
-    _, histories, grids, _ = load_results(out_dir)
-    for name, fig, dpi in (("samples.png", samples_figure(grids), 90), ("losses.png", losses_figure(histories), 80)):
-        save_figure(fig, str(Path(out_dir) / name), dpi=dpi)
+    return write(out_dir, data)

@@ -68,6 +68,12 @@ RECIPES: dict[str, Recipe] = {
             "class conditioning appears only after ~300-500 epochs",
         ),
         Recipe(
+            "cgan_mlp_pm1_kana49", "cgan", CGANConfig(label_range="pm1"),
+            CGANTrainConfig(epochs=700, snapshot_every=50, snapshot_dir="runs/snapshots/cgan_mlp_pm1_kana49"),
+            "the K49 report's MLP CGAN as it was trained: its x*2-1 rescales the one-hot labels to -1/+1 "
+            "along with the image (§4.3.1); same schedule as cgan_mlp_kana49, snapshot grids every 50 epochs",
+        ),
+        Recipe(
             "cgan_conv_kana49", "cgan", conv_config(channels=64),
             CGANTrainConfig(epochs=32, lr=3e-4, beta1=0.5, d_update="split", fake_labels="random", ema_decay=0.999),
             "seed 004's convolutional cGAN (label embeddings, 64 filters instead of 128), Adam 3e-4 / beta1 0.5, EMA of G",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -296,8 +297,35 @@ def test_snapshots_are_written(tmp_path) -> None:
     names = sorted(p.name for p in (tmp_path / "snaps").iterdir())
     assert names == [
         "epoch_0000_classes.png", "epoch_0000_real_vs_fake.png", "epoch_0000_styles.png",
-        "epoch_0002_classes.png", "epoch_0002_real_vs_fake.png", "epoch_0002_styles.png", "losses.png",
+        "epoch_0002_classes.png", "epoch_0002_real_vs_fake.png", "epoch_0002_styles.png", "losses.png", "snapshots.npz",
     ]
+    from genlib.models.snapshots import load_snapshots, snapshots_figure
+
+    snaps = load_snapshots(tmp_path / "snaps")  # the folder or its archive
+    assert list(snaps) == [0, 2] and all(g.dtype == np.uint8 and g.shape == (20, 28, 28) for g in snaps.values())
+    assert not np.array_equal(snaps[0], snaps[2])  # two epochs of training changed the drawing
+    fig = snapshots_figure(snaps, n_styles=2, classes=(0, 5, 9))
+    assert [ax.get_ylabel() for ax in fig.axes] == ["epoch 0", "epoch 2"]
+    with pytest.raises(FileNotFoundError, match="no snapshot archive"):
+        load_snapshots(tmp_path / "nothing")
+
+
+def test_pm1_labels_are_the_one_hot_codes_rescaled() -> None:
+    """label_range='pm1' feeds G and D ``onehot * 2 - 1`` (the K49 report's x*2-1 of labels and image)."""
+    torch.manual_seed(0)
+    G01, Gpm = Generator(CGANConfig()), Generator(CGANConfig(label_range="pm1"))
+    D01, Dpm = Discriminator(CGANConfig()), Discriminator(CGANConfig(label_range="pm1"))
+    Gpm.load_state_dict(G01.state_dict())
+    Dpm.load_state_dict(D01.state_dict())
+    z, x, (c, s) = torch.randn(4, 64), torch.rand(4, 1, 28, 28) * 2 - 1, labels(4)
+    c1h, s1h = nn.functional.one_hot(c, 49).float(), nn.functional.one_hot(s, 2).float()
+    assert torch.equal(Gpm(z, c, s), G01.net(torch.cat((z, c1h * 2 - 1, s1h * 2 - 1), 1)).reshape(-1, 1, 28, 28))
+    assert torch.equal(Dpm(x, c, s), D01.net(torch.cat((x.reshape(4, -1), c1h * 2 - 1, s1h * 2 - 1), 1)).squeeze(1))
+    assert not torch.allclose(Gpm(z, c, s), G01(z, c, s))  # the codes really differ
+    with pytest.raises(ValueError, match="label_range='pm1' rescales the MLP"):
+        conv_config(label_range="pm1")
+    with pytest.raises(ValueError, match=r"label_range must be one of \('01', 'pm1'\), got '\+-1'"):
+        CGANConfig(label_range="+-1")
 
 
 def test_class_only_conv_cgan_is_the_reports_generator() -> None:

@@ -201,11 +201,11 @@ def test_csv_round_trip(tmp_path) -> None:
 def test_seed_experiments_reproduce_the_seed_variants() -> None:
     from genlib.experiments import ExperimentBudget, seed_experiments
 
-    budget = ExperimentBudget(epochs=7, conv_gan_epochs=2, conv_gan_channels=32, limit=100)
+    budget = ExperimentBudget(epochs=7, conv_cvae_epochs=3, conv_gan_epochs=2, conv_gan_channels=32, limit=100)
     exps = {e.name: e for e in seed_experiments("kana49", budget)}
     assert list(exps) == [
         "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv", "cvae-conv-beta3", "cvae-conv-beta3-slant",
-        "cgan-seed", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
+        "cgan-seed", "cgan-onehot", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
     ]
     base = exps["cvae-seed"]
     assert exps["cvae-arch1-mean"].train_config.data.style_rule == "mean" and base.train_config.data.style_rule == "median"
@@ -214,19 +214,25 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
     assert exps["cvae-arch3-deep"].model_config.arch == "deep"
     assert exps["cvae-conv"].model_config.arch == "conv" and exps["cvae-conv"].model_config.latent_dim == 16
     beta = exps["cvae-conv-beta3"]
-    assert beta.model_config == exps["cvae-conv"].model_config and beta.train_config == dataclasses.replace(base.train_config, kl_weight=3.0)
+    assert beta.model_config == exps["cvae-conv"].model_config
+    assert beta.train_config == dataclasses.replace(base.train_config, kl_weight=3.0, epochs=3)
     slant = exps["cvae-conv-beta3-slant"]
     assert slant.model_config == dataclasses.replace(beta.model_config, n_styles=4)
     assert slant.train_config == dataclasses.replace(beta.train_config, data=dataclasses.replace(beta.train_config.data, condition="thickness+slant"))
-    assert exps["cgan-arch1-cxs"].model_config.input_order == "cxs" and exps["cgan-seed"].model_config.input_order == "xcs"
-    assert exps["cgan-arch2-sigmoid"].model_config.output == "sigmoid" and exps["cgan-seed"].model_config.output == "tanh"
+    seed, onehot = exps["cgan-seed"].model_config, exps["cgan-onehot"].model_config
+    assert (seed.label_range, onehot.label_range) == ("pm1", "01")  # as the report trained it, and genlib's fix
+    assert dataclasses.replace(seed, label_range="01") == onehot and exps["cgan-seed"].train_config == exps["cgan-onehot"].train_config
+    assert exps["cgan-arch1-cxs"].model_config == dataclasses.replace(seed, input_order="cxs")  # Architecture 1: only the order
+    arch2 = exps["cgan-arch2-sigmoid"].model_config  # Architecture 2: sigmoid output *and* 0/1 labels
+    assert (arch2.output, arch2.label_range, seed.output) == ("sigmoid", "01", "tanh")
+    assert exps["cgan-seed"].train_config.snapshot_every == 50  # the report's Figures 33-35
     slow, fast = exps["cgan-conv-lr1e-4"], exps["cgan-conv-lr3e-4"]
     assert (slow.train_config.lr, fast.train_config.lr) == (1e-4, 3e-4)
     assert dataclasses.replace(slow.train_config, lr=3e-4) == fast.train_config  # only the learning rate differs
     assert slow.model_config == fast.model_config and slow.model_config.channels == 32
     for e in exps.values():
-        conv_gan = e.name.startswith("cgan-conv")
-        assert e.train_config.epochs == (2 if conv_gan else 7), e.name
+        epochs = 2 if e.name.startswith("cgan-conv") else 3 if e.name.startswith("cvae-conv") else 7
+        assert e.train_config.epochs == epochs, e.name
         assert e.train_config.data.dataset == "kana49" and e.train_config.data.limit == 100
         assert e.model_config.n_classes == 49
 
@@ -258,7 +264,11 @@ def test_experiment_budget_validation() -> None:
 
 @pytest.mark.slow
 def test_run_experiments_writes_the_table(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from genlib.checkpoint import read_meta
     from genlib.experiments import ExperimentBudget, run_experiments
+    from genlib.models.snapshots import load_snapshots
 
     budget = ExperimentBudget(epochs=1, conv_gan_epochs=1, n_per_cell=3, limit=980)
     rows = run_experiments("kana49", budget, tmp_path, only=["cvae-seed", "cgan-seed"], threads=1)
@@ -269,3 +279,19 @@ def test_run_experiments_writes_the_table(tmp_path) -> None:
     assert [r["name"] for r in table] == ["real (held-out)", "cvae-seed", "cgan-seed"] and table[1]["epochs"] == 1
     assert "synthetic, not Kuzushiji" in (tmp_path / "results.md").read_text(encoding="utf-8")
     assert set(np.load(tmp_path / "samples.npz")) == {"real", "cvae-seed", "cgan-seed"}
+    # every model is kept (its sampler only, float16) with the CGAN's snapshots, and the report's figures drawn from them
+    stored = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()}
+    assert set(stored) == {"cvae-seed.safetensors", "cgan-seed.safetensors"}
+    assert read_meta(tmp_path / "checkpoints" / "cgan-seed.safetensors").modules == ("generator",)
+    assert load_file(str(tmp_path / "checkpoints" / "cgan-seed.safetensors"))["model/generator/net.0.weight"].dtype == torch.float16
+    assert list(load_snapshots(tmp_path / "snapshots" / "cgan-seed.npz")) == [0]  # epoch 0 only in a 1-epoch run
+    for name in ("label_grids.png", "reconstructions.png", "snapshots.png"):
+        assert (tmp_path / name).is_file(), name
+    # --only redoes one row from its stored checkpoint (nothing retrained) and keeps the others
+    before = T.read_csv(tmp_path / "results.csv")
+    rows = run_experiments("kana49", budget, tmp_path, only=["cgan-seed"], threads=1, figures=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()} == stored
+    after = T.read_csv(tmp_path / "results.csv")
+    assert [r["name"] for r in after] == [r["name"] for r in before]
+    assert after[1] == before[1] and after[2]["fid"] == pytest.approx(before[2]["fid"], rel=1e-6)  # the same model, judged again
+    assert json.loads((tmp_path / "histories.json").read_text())["cvae-seed"]  # the kept row's curves are kept too

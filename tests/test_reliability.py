@@ -217,6 +217,19 @@ def test_resume_from_a_slim_checkpoint_is_refused_at_once(one_epoch, tmp_path, m
     assert "is a slim checkpoint" in one_line(capsys.readouterr().err)
 
 
+def test_a_half_precision_copy_is_smaller_and_samples_alike(one_epoch, tmp_path) -> None:
+    half = tmp_path / "half.safetensors"
+    ckpt_mod.rewrite_checkpoint(one_epoch, half, slim=True, half=True)
+    full_slim = tmp_path / "slim.safetensors"
+    ckpt_mod.rewrite_checkpoint(one_epoch, full_slim, slim=True)
+    assert half.stat().st_size < 0.6 * full_slim.stat().st_size
+    a, b = cvae_train.load(full_slim), cvae_train.load(half)
+    assert next(b.model.parameters()).dtype == torch.float32  # cast back on load
+    classes, styles = torch.arange(6), torch.tensor([0, 1] * 3)
+    x, y = a.sample(classes, styles, seed=3), b.sample(classes, styles, seed=3)
+    assert 0 < (x - y).abs().max() < 1e-2  # float16 rounding of the weights, nothing more
+
+
 # 3. "wrote X" only when X was written
 
 def test_nothing_to_train_is_an_error_and_writes_nothing(one_epoch, monkeypatch, capsys) -> None:

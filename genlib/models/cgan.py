@@ -11,6 +11,9 @@ A CGAN learns ``G(z | y)`` with ``y = (class, style)`` by playing the conditiona
 - ``input_order="cxs"`` (seed §6.1.1, Architecture 1): D reads ``(class, image, style)`` instead of
   ``(image, class, style)``. For a dense first layer this only permutes its weight columns.
 - ``output="sigmoid"`` (seed §6.1.2, Architecture 2): G ends with a sigmoid and the data stay in [0, 1].
+- ``label_range="pm1"``: the one-hot labels in {-1, +1}, as the K49 report trained its CGAN (its
+  §4.3.1 applies ``x * 2 - 1`` to the whole image + label array). The report's Architecture 2 uses
+  ``output="sigmoid"`` with the default ``label_range="01"``: it changed both.
 - ``arch="conv"``: seed 004's convolutional cGAN (below, after the MLP).
 - ``discriminator="projection"``, ``spectral_norm=True``: the improved conv discriminator of
   :mod:`genlib.models.cgan_projection` (issue "image quality"; not in either report).
@@ -35,6 +38,7 @@ from genlib.runtime import evaluating
 IMAGE_PIXELS = 28 * 28
 ARCHS: tuple[str, ...] = ("mlp", "conv")
 OUTPUTS: tuple[str, ...] = ("tanh", "sigmoid")
+LABEL_RANGES: tuple[str, ...] = ("01", "pm1")
 STYLE_JOINS: tuple[str, ...] = ("concat", "add")
 DISCRIMINATORS: tuple[str, ...] = ("seed", "projection")
 
@@ -53,6 +57,7 @@ class CGANConfig:
     hidden_dim: int = 256  # mlp: hidden width of G and D (the K49 report: 256)
     input_order: Literal["xcs", "cxs"] = "xcs"  # mlp D input: (image, class, style) or Architecture 1's (class, image, style)
     output: Literal["tanh", "sigmoid"] = "tanh"  # G's last activation; tanh trains on [-1, 1] data, sigmoid on [0, 1]
+    label_range: Literal["01", "pm1"] = "01"  # mlp: one-hot label codes in {0, 1}, or in {-1, +1} (the K49 report's x*2-1 on image *and* labels)
     embed_dim: int = 50  # conv: size of the label embeddings (the StyleGAN report: 50)
     channels: int = 128  # conv: filters of G's transposed convs and D's second conv (the StyleGAN report: 128)
     style_join: Literal["concat", "add"] = "concat"  # conv: style as its own label map, or added to the class embedding
@@ -69,6 +74,10 @@ class CGANConfig:
             raise ValueError("input_order='cxs' is an MLP variant (seed §6.1.1); the conv D stacks label maps as channels")
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.label_range not in LABEL_RANGES:
+            raise ValueError(f"label_range must be one of {LABEL_RANGES}, got {self.label_range!r}")
+        if self.label_range == "pm1" and self.arch != "mlp":
+            raise ValueError("label_range='pm1' rescales the MLP's one-hot codes; the conv cGAN embeds labels (use arch='mlp')")
         if self.style_join not in STYLE_JOINS:
             raise ValueError(f"style_join must be one of {STYLE_JOINS}, got {self.style_join!r}")
         for name in ("n_classes", "n_styles", "latent_dim", "hidden_dim", "embed_dim", "channels"):
@@ -92,6 +101,16 @@ def to_model_range(x: Tensor, config: CGANConfig) -> Tensor:
 def to_unit_range(x: Tensor, config: CGANConfig) -> Tensor:
     """Generator output → [0, 1]: ``(x + 1) / 2`` for tanh, unchanged for sigmoid."""
     return (x + 1) / 2 if config.output == "tanh" else x
+
+
+def mlp_label_codes(classes: Tensor, styles: Tensor, config: CGANConfig) -> tuple[Tensor, Tensor]:
+    """The MLP's label inputs ``([B, n_classes], [B, n_styles])``: one-hot codes in {0, 1}, or
+    ``code * 2 - 1`` in {-1, +1} for ``label_range="pm1"``: the K49 report rescales its whole
+    835-wide array (image + one-hot labels) by ``x * 2 - 1`` before training (§4.3.1)."""
+    c1h, s1h = label_codes(classes, styles, config.n_classes, config.n_styles)
+    if config.label_range == "pm1":
+        return c1h * 2 - 1, s1h * 2 - 1
+    return c1h, s1h
 
 
 def output_activation(name: str) -> nn.Module:
@@ -120,7 +139,7 @@ class Generator(nn.Module):
         )
 
     def forward(self, z: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
-        c1h, s1h = label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
+        c1h, s1h = mlp_label_codes(classes, styles, self.config)
         return self.net(torch.cat((z, c1h, s1h), dim=1)).reshape(-1, 1, 28, 28)
 
 
@@ -144,7 +163,7 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
-        c1h, s1h = label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
+        c1h, s1h = mlp_label_codes(classes, styles, self.config)
         x = x.reshape(x.shape[0], IMAGE_PIXELS)
         parts = (x, c1h, s1h) if self.config.input_order == "xcs" else (c1h, x, s1h)
         return self.net(torch.cat(parts, dim=1)).squeeze(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +20,60 @@ from genlib.models.conditioning import seeded_normal
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+ARCHIVE = "snapshots.npz"  # the snapshot folder's archive of one-z grids, one key per epoch
+
+
+def archive_snapshot(path: Path, epoch: int, grid: torch.Tensor) -> None:
+    """Add ``grid`` (``[N, 1, 28, 28]`` in [0, 1]) to the ``.npz`` archive at ``path`` as ``epoch_NNNN``
+    (uint8), keeping the epochs already there; written atomically."""
+    from genlib.atomic import atomic_write_npz
+
+    kept = dict(np.load(path)) if path.is_file() else {}
+    kept[f"epoch_{epoch:04d}"] = (grid[:, 0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    atomic_write_npz(path, **kept)
+
+
+def load_snapshots(path: str | Path) -> dict[int, np.ndarray]:
+    """``{epoch: uint8 [N, 28, 28]}`` from a snapshot archive (or a snapshot folder holding one), by epoch.
+
+    Raises:
+        FileNotFoundError: no archive at ``path``.
+    """
+    path = Path(path)
+    path = path / ARCHIVE if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"no snapshot archive at {path}: train with snapshot_every > 0 to write one")
+    with np.load(path) as archive:
+        return {int(k.split("_")[1]): archive[k] for k in sorted(archive.files)}
+
+
+def snapshots_figure(
+    snapshots: dict[int, np.ndarray] | dict[str, np.ndarray], n_styles: int, classes: Sequence[int] = (0, 10, 20, 30, 40),
+    title: str | None = None,
+) -> Figure:
+    """One row per snapshot: the same ``z`` drawn as ``classes`` x every style (thin, thick, …).
+
+    ``snapshots`` is :func:`load_snapshots`' ``{epoch: grid}`` (rows labelled "epoch N") or any
+    ``{label: grid}``; each grid lists the classes in order with the style varying fastest, as
+    :func:`write_snapshot` drew it.
+    """
+    import matplotlib.pyplot as plt
+
+    from genlib.plots import tile
+
+    fig, axes = plt.subplots(len(snapshots), 1, figsize=(0.5 * len(classes) * n_styles + 2.4, 0.55 * len(snapshots) + 0.5), squeeze=False)
+    for ax, (key, grid) in zip(axes[:, 0], snapshots.items()):
+        picked = [grid[c * n_styles + s] for c in classes if (c + 1) * n_styles <= len(grid) for s in range(n_styles)]
+        ax.imshow(tile(np.stack(picked).astype(np.float32) / 255, ncol=len(picked), pad=1), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"epoch {key}" if isinstance(key, int) else key, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def write_snapshot(
@@ -39,7 +94,9 @@ def write_snapshot(
       captioned with the hyperparameters (the K49 report's Figures 12–14);
     - ``epoch_NNNN_classes.png``: one fixed ``z`` across every class and style;
     - ``epoch_NNNN_styles.png``: the same classes and noise, one panel per style;
-    - ``losses.png``: D and G loss per epoch so far (the K49 report's Figure 20).
+    - ``losses.png``: D and G loss per epoch so far (the K49 report's Figure 20);
+    - ``snapshots.npz``: the one-``z`` grid of every snapshot so far, uint8 ``[classes * styles, 28, 28]``
+      under the key ``epoch_NNNN`` (small enough to ship; :func:`load_snapshots` reads it back).
     """
     from genlib.models.conditioning import ordered_labels
     from genlib.plots import class_style_grid, plot_history, real_vs_fake, save_figure
@@ -55,6 +112,7 @@ def write_snapshot(
     save_figure(real_vs_fake(real.images, fake, caption), str(paths[0]))
     classes, styles = ordered_labels(model_config.n_classes, model_config.n_styles)
     grid = sample(generator, classes, styles, seed=seed, same_noise=True)
+    archive_snapshot(folder / ARCHIVE, epoch, grid)
     names = names_of_styles(train_config.data.condition)
     save_figure(class_style_grid(grid, class_names, names, title=f"one z, every class and style - epoch {epoch}"), str(paths[1]))
     pairs = style_pairs_figure(generator, class_names, seed=seed, style_names=names, title=f"same z, {' vs '.join(names)} - epoch {epoch}")
