@@ -111,7 +111,12 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
         Experiment("cgan-arch2-sigmoid", "cgan", dataclasses.replace(cgan, output="sigmoid"), cgan_train,
                    "§6.1.2 Architecture 2: sigmoid output on [0, 1] data, labels 0/1"),
         Experiment("cgan-conv-lr1e-4", "cgan", conv, dataclasses.replace(conv_train, lr=1e-4), "seed 004 conv cGAN, Adam lr 1e-4"),
-        Experiment("cgan-conv-lr3e-4", "cgan", conv, dataclasses.replace(conv_train, lr=3e-4), "seed 004 conv cGAN, Adam lr 3e-4 (seed 004's choice)"),
+        Experiment("cgan-conv-lr3e-4", "cgan", conv, dataclasses.replace(conv_train, lr=3e-4),
+                   "seed 004 conv cGAN, Adam lr 3e-4 (seed 004's choice; its analysis' setting two: LeakyReLU, kernel 4)"),
+        Experiment("cgan-conv-setting1", "cgan", dataclasses.replace(conv, activation="sigmoid", kernel_size=3), dataclasses.replace(conv_train, lr=1e-4),
+                   "seed 004's analysis, setting one: lr 1e-4, sigmoid activations, kernel 3, stride 2"),
+        Experiment("gan-conv-unconditional", "cgan", dataclasses.replace(conv, conditional=False), dataclasses.replace(conv_train, lr=3e-4),
+                   "seed 004's conv GAN without conditioning (labels ignored: class accuracy at chance)"),
     ]
 
 

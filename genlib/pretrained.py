@@ -84,11 +84,6 @@ RECIPES: dict[str, Recipe] = {
             "(~30 min on one CPU thread)",
         ),
         Recipe(
-            "stylegan_long_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(epochs=18),
-            "the conditional StyleGAN of stylegan_kana49 shown 2.25x the images (385k, 18 epochs), "
-            "the longer schedule of the image-quality study (~65 min on one CPU thread)",
-        ),
-        Recipe(
             "stylegan_slant_kana49", "stylegan", StyleGANConfig(n_styles=4),
             StyleGANTrainConfig(data=DataConfig(condition="thickness+slant")),
             "the conditional StyleGAN conditioned on thickness and slant (4 style codes: thick + 2 * slanted), "

@@ -351,3 +351,44 @@ def test_bf16_training_keeps_fp32_weights_and_tracks_fp32(tiny_data) -> None:
     assert abs(rows["bf16"]["d_loss"] - rows["fp32"]["d_loss"]) < 0.05
     with pytest.raises(ValueError, match="precision must be one of"):
         cgan_train.CGANTrainConfig(precision="fp16")
+
+
+@pytest.mark.parametrize("kernel", [2, 3, 4, 5])
+def test_any_generator_kernel_doubles_the_size(kernel: int) -> None:
+    G, _ = build_cgan(conv_config(channels=8, kernel_size=kernel))
+    c, s = labels(2)
+    assert G(torch.randn(2, 100), c, s).shape == (2, 1, 28, 28)
+    assert G.upsample[0].kernel_size == (kernel, kernel)
+
+
+def test_the_analysis_setting_one_swaps_every_leaky_relu_for_a_sigmoid() -> None:
+    """The StyleGAN report's setting one: sigmoid activations, kernel 3 (its setting two is the default model)."""
+    one = conv_config(channels=8, kernel_size=3, activation="sigmoid")
+    for net in build_cgan(one):
+        kinds = {type(m) for m in net.modules()}
+        assert nn.Sigmoid in kinds and nn.LeakyReLU not in kinds
+    two = build_cgan(conv_config(channels=8))[0]
+    assert sum(isinstance(m, nn.LeakyReLU) for m in two.modules()) == 3
+
+
+def test_the_unconditional_gan_ignores_its_labels() -> None:
+    G, D = build_cgan(conv_config(channels=8, conditional=False))
+    assert G.labels is None and D.labels is None and G.upsample[0].in_channels == 8 and D.features[0].in_channels == 1
+    z, x = torch.randn(1, 100).expand(3, -1), torch.rand(1, 1, 28, 28).expand(3, -1, -1, -1)
+    c, s = torch.tensor([0, 7, 48]), torch.tensor([0, 1, 0])
+    D.eval()
+    images, verdicts = G(z, c, s), D(x, c, s)
+    assert torch.equal(images[0], images[1]) and torch.equal(images[0], images[2])  # the same z: the same image, any class
+    assert torch.equal(verdicts[0], verdicts[1])
+    conditional = build_cgan(conv_config(channels=8))[0]
+    assert not torch.allclose(conditional(z, c, s)[0], conditional(z, c, s)[1])
+    with pytest.raises(ValueError, match="class 49 is out of range"):
+        G(z[:1], torch.tensor([49]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="conv cGAN options"):
+        CGANConfig(conditional=False)
+    with pytest.raises(ValueError, match="kernel_size must be >= 2, got 1"):
+        conv_config(kernel_size=1)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        conv_config(activation="relu")
+    with pytest.raises(ValueError, match="projection discriminator is conditional"):
+        conv_config(discriminator="projection", conditional=False)

@@ -206,6 +206,7 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
     assert list(exps) == [
         "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv", "cvae-conv-beta3", "cvae-conv-beta3-slant",
         "cgan-seed", "cgan-onehot", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
+        "cgan-conv-setting1", "gan-conv-unconditional",
     ]
     base = exps["cvae-seed"]
     assert exps["cvae-arch1-mean"].train_config.data.style_rule == "mean" and base.train_config.data.style_rule == "median"
@@ -230,8 +231,11 @@ def test_seed_experiments_reproduce_the_seed_variants() -> None:
     assert (slow.train_config.lr, fast.train_config.lr) == (1e-4, 3e-4)
     assert dataclasses.replace(slow.train_config, lr=3e-4) == fast.train_config  # only the learning rate differs
     assert slow.model_config == fast.model_config and slow.model_config.channels == 32
+    one, none = exps["cgan-conv-setting1"], exps["gan-conv-unconditional"]  # the StyleGAN report's analysis, and no conditioning
+    assert one.model_config == dataclasses.replace(fast.model_config, activation="sigmoid", kernel_size=3) and one.train_config == slow.train_config
+    assert none.model_config == dataclasses.replace(fast.model_config, conditional=False) and none.train_config == fast.train_config
     for e in exps.values():
-        epochs = 2 if e.name.startswith("cgan-conv") else 3 if e.name.startswith("cvae-conv") else 7
+        epochs = 2 if "-conv-" in e.name and "gan" in e.name else 3 if e.name.startswith("cvae-conv") else 7
         assert e.train_config.epochs == epochs, e.name
         assert e.train_config.data.dataset == "kana49" and e.train_config.data.limit == 100
         assert e.model_config.n_classes == 49

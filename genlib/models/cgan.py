@@ -39,6 +39,7 @@ IMAGE_PIXELS = 28 * 28
 ARCHS: tuple[str, ...] = ("mlp", "conv")
 OUTPUTS: tuple[str, ...] = ("tanh", "sigmoid")
 LABEL_RANGES: tuple[str, ...] = ("01", "pm1")
+ACTIVATIONS: tuple[str, ...] = ("lrelu", "sigmoid")
 STYLE_JOINS: tuple[str, ...] = ("concat", "add")
 DISCRIMINATORS: tuple[str, ...] = ("seed", "projection")
 
@@ -64,6 +65,9 @@ class CGANConfig:
     dropout: float = 0.2  # conv: dropout before D's dense output (the StyleGAN report: 0.2)
     discriminator: Literal["seed", "projection"] = "seed"  # conv D: the StyleGAN report's (label maps in) or a projection D (labels · features out)
     spectral_norm: bool = False  # divide each D weight by its largest singular value (Miyato et al. 2018)
+    kernel_size: int = 4  # conv: kernel of G's two transposed convs (the StyleGAN report: 4; its analysis' setting one: 3)
+    activation: Literal["lrelu", "sigmoid"] = "lrelu"  # conv: the hidden activations of G and D (setting one of that analysis: sigmoid)
+    conditional: bool = True  # conv: False is the unconditional GAN of the same architecture (no label maps; labels ignored)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -89,6 +93,14 @@ class CGANConfig:
             raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
         if self.discriminator == "projection" and self.arch != "conv":
             raise ValueError("discriminator='projection' is a conv discriminator: use it with arch='conv'")
+        if self.kernel_size < 2:
+            raise ValueError(f"kernel_size must be >= 2, got {self.kernel_size}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.arch != "conv" and (self.kernel_size != 4 or self.activation != "lrelu" or not self.conditional):
+            raise ValueError("kernel_size, activation and conditional=False are conv cGAN options: use them with arch='conv'")
+        if self.discriminator == "projection" and (self.activation != "lrelu" or not self.conditional):
+            raise ValueError("the projection discriminator is conditional with LeakyReLU: use activation='lrelu', conditional=True")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -201,6 +213,19 @@ class Discriminator(nn.Module):
 LRELU_SLOPE = 0.2  # seed 004: LeakyReLU(alpha=0.2)
 
 
+def hidden_activation(config: CGANConfig) -> nn.Module:
+    """The conv cGAN's hidden nonlinearity: ``LeakyReLU(0.2)`` (the StyleGAN report's model) or ``Sigmoid``
+    (setting one of its analysis, read as "sigmoid in place of every LeakyReLU")."""
+    return nn.LeakyReLU(LRELU_SLOPE) if config.activation == "lrelu" else nn.Sigmoid()
+
+
+def upsample2(in_channels: int, out_channels: int, kernel: int) -> nn.ConvTranspose2d:
+    """A transposed conv that doubles height and width for any ``kernel`` >= 2, as Keras' ``padding="same"``:
+    ``out = (in - 1) * 2 - 2p + k + op = 2 * in`` with ``p = ceil((k - 2) / 2)`` and ``op = 2 - k + 2p`` (0 or 1)."""
+    p = (kernel - 1) // 2
+    return nn.ConvTranspose2d(in_channels, out_channels, kernel, stride=2, padding=p, output_padding=2 - kernel + 2 * p)
+
+
 def conv_config(**changes: object) -> CGANConfig:
     """Seed 004's model: ``CGANConfig(arch="conv", latent_dim=100, output="sigmoid")`` with ``changes`` applied."""
     base = CGANConfig(arch="conv", latent_dim=100, output="sigmoid")
@@ -253,18 +278,22 @@ class ConvGenerator(nn.Module):
             raise ValueError(f"ConvGenerator builds arch 'conv', got {config.arch!r}")
         self.config = config
         ch = config.channels
-        self.labels = LabelMap(config, 7)  # [B, 1 or 2, 7, 7]
-        self.project = nn.Sequential(nn.Linear(config.latent_dim, 7 * 7 * ch), nn.LeakyReLU(LRELU_SLOPE))  # Dense(7*7*128)
+        self.labels = LabelMap(config, 7) if config.conditional else None  # [B, 1 or 2, 7, 7]
+        k = self.labels.channels if self.labels is not None else 0
+        self.project = nn.Sequential(nn.Linear(config.latent_dim, 7 * 7 * ch), hidden_activation(config))  # Dense(7*7*128)
         self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(ch + self.labels.channels, ch, 4, stride=2, padding=1), nn.LeakyReLU(LRELU_SLOPE),  # [B, ch, 14, 14]
-            nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1), nn.LeakyReLU(LRELU_SLOPE),  # [B, ch, 28, 28]
+            upsample2(ch + k, ch, config.kernel_size), hidden_activation(config),  # [B, ch, 14, 14]
+            upsample2(ch, ch, config.kernel_size), hidden_activation(config),  # [B, ch, 28, 28]
             nn.Conv2d(ch, 1, 7, padding=3),  # [B, 1, 28, 28]
             output_activation(config.output),
         )
 
     def forward(self, z: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
-        label_maps = self.labels(classes, styles)  # [B, k, 7, 7]
         x = self.project(z).reshape(-1, self.config.channels, 7, 7)  # [B, ch, 7, 7]
+        if self.labels is None:  # unconditional: the labels are checked, then ignored
+            label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
+            return self.upsample(x)
+        label_maps = self.labels(classes, styles)  # [B, k, 7, 7]
         return self.upsample(torch.cat((x, label_maps), dim=1))  # concatenate along channels, like Keras' Concatenate()
 
 
@@ -278,10 +307,11 @@ class ConvDiscriminator(nn.Module):
             raise ValueError(f"ConvDiscriminator builds arch 'conv', got {config.arch!r}")
         self.config = config
         ch = config.channels
-        self.labels = LabelMap(config, 28)  # [B, 1 or 2, 28, 28]
+        self.labels = LabelMap(config, 28) if config.conditional else None  # [B, 1 or 2, 28, 28]
+        k = self.labels.channels if self.labels is not None else 0
         self.features = nn.Sequential(
-            nn.Conv2d(1 + self.labels.channels, ch // 2, 3, stride=2, padding=1), nn.LeakyReLU(LRELU_SLOPE),  # [B, 64, 14, 14]
-            nn.Conv2d(ch // 2, ch, 3, stride=2, padding=1), nn.LeakyReLU(LRELU_SLOPE),  # [B, 128, 7, 7]
+            nn.Conv2d(1 + k, ch // 2, 3, stride=2, padding=1), hidden_activation(config),  # [B, 64, 14, 14]
+            nn.Conv2d(ch // 2, ch, 3, stride=2, padding=1), hidden_activation(config),  # [B, 128, 7, 7]
             nn.MaxPool2d(3, stride=2),  # [B, 128, 3, 3]
             nn.Flatten(),  # [B, 1152]
             nn.Dropout(config.dropout),
@@ -289,7 +319,11 @@ class ConvDiscriminator(nn.Module):
         self.out = nn.Linear(ch * 3 * 3, 1)  # real/fake logit
 
     def forward(self, x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
-        merged = torch.cat((x.reshape(-1, 1, 28, 28), self.labels(classes, styles)), dim=1)  # [B, 1 + k, 28, 28]
+        x = x.reshape(-1, 1, 28, 28)
+        if self.labels is None:  # unconditional: D judges the image alone
+            label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
+            return self.out(self.features(x)).squeeze(1)
+        merged = torch.cat((x, self.labels(classes, styles)), dim=1)  # [B, 1 + k, 28, 28]
         return self.out(self.features(merged)).squeeze(1)
 
 
