@@ -1,12 +1,12 @@
-"""CGAN training throughput: the seeds' own loops vs genlib's loop, side by side in one run.
+"""CGAN training throughput: the reports' own loops vs genlib's loop, side by side in one run.
 
-- **MLP CGAN (seed 000 §4.3.4).** The seed rescales its 835-wide rows ``[x | class one-hot |
+- **MLP CGAN (the K49 report, §4.3.4).** The report rescales its 835-wide rows ``[x | class one-hot |
   style one-hot]`` with ``x = x * 2 - 1`` (labels included, as printed), iterates
   ``DataLoader(x, batch_size=128, shuffle=True)``, splits each row into image and labels, and
   trains its Generator / Discriminator (``nn.Sigmoid`` + ``nn.BCELoss``) with Adam 1e-4. It is
-  re-implemented below from the seed's text; genlib trains the same network
+  re-implemented below from the report's text; genlib trains the same network
   (``CGANConfig()``) through ``cgan_train.train`` (``TensorBatches`` + ``fit``, BCE on logits).
-- **Conv cGAN (seed 004).** A plain PyTorch translation of the Keras loop: DataLoader batches of
+- **Conv cGAN (the StyleGAN report).** A plain PyTorch translation of the Keras loop: DataLoader batches of
   128, D ``train_on_batch`` on the real batch (targets 1), then on a fresh fake batch with random
   labels (targets 0), then the stacked GAN on another fresh batch (targets 1), each with
   ``sigmoid`` + ``nn.BCELoss``, Adam 3e-4 / beta1 0.5. Both loops train genlib's
@@ -16,9 +16,9 @@
 
     python benchmarks/bench_cgan.py [--limit 0] [--cycles 15] [--mlp-steps 30] [--conv-steps 2] [--only mlp|conv] [--threads 0]
 
-Interleaves the variants in short windows (:mod:`interleave`): the seed's loop, genlib's in fp32
+Interleaves the variants in short windows (:mod:`interleave`): the report's loop, genlib's in fp32
 and bf16 (and, for the conv cGAN, with channels_last), and prints images/s, the median ratio to the
-seed's loop with its spread, FLOPs per image and this machine's GEMM rate. Not a test.
+report's loop with its spread, FLOPs per image and this machine's GEMM rate. Not a test.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interl
 
 
 class SeedGenerator(nn.Module):
-    """Seed 000 §4.3.2, as printed."""
+    """The K49 report's §4.3.2, as printed."""
 
     def __init__(self, latent_dim: int, class_dim: int, style_dim: int, img_dim: int):
         super().__init__()
@@ -50,7 +50,7 @@ class SeedGenerator(nn.Module):
 
 
 class SeedDiscriminator(nn.Module):
-    """Seed 000 §4.3.3, as printed (sigmoid output)."""
+    """The K49 report's §4.3.3, as printed (sigmoid output)."""
 
     def __init__(self, img_dim: int, class_dim: int, style_dim: int):
         super().__init__()
@@ -66,7 +66,7 @@ def forever(loader):
 
 
 def seed_mlp_runner(x: np.ndarray, class_dim: int) -> Runner:
-    """Seed 000's CGAN loop (DataLoader over its [N, 835] rows, batch 128), by windows of steps."""
+    """The K49 report's CGAN loop (DataLoader over its [N, 835] rows, batch 128), by windows of steps."""
     img_dim, latent_dim, style_dim, lr = 784, 64, 2, 1e-4
     generator, discriminator = SeedGenerator(latent_dim, class_dim, style_dim, img_dim), SeedDiscriminator(img_dim, class_dim, style_dim)
     opt_gen, opt_disc = torch.optim.Adam(generator.parameters(), lr=lr), torch.optim.Adam(discriminator.parameters(), lr=lr)
@@ -100,7 +100,7 @@ def seed_mlp_runner(x: np.ndarray, class_dim: int) -> Runner:
 
 
 def seed004_conv_runner(data, channels: int) -> Runner:
-    """Seed 004's Keras loop, translated: DataLoader batches, D real / D fake / GAN updates, by windows of steps."""
+    """The StyleGAN report's Keras loop, translated: DataLoader batches, D real / D fake / GAN updates, by windows of steps."""
     config = conv_config(n_classes=data.n_classes, channels=channels)
     generator, discriminator = build_cgan(config)
     opt_g = torch.optim.Adam(generator.parameters(), lr=3e-4, betas=(0.5, 0.999))
@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=15)
     parser.add_argument("--mlp-steps", type=int, default=30, help="batches of 128 per MLP variant per cycle")
     parser.add_argument("--conv-steps", type=int, default=2, help="batches of 128 per conv variant per cycle")
-    parser.add_argument("--conv-channels", type=int, default=128, help="conv filters (seed 004: 128)")
+    parser.add_argument("--conv-channels", type=int, default=128, help="conv filters (the StyleGAN report: 128)")
     parser.add_argument("--only", choices=("mlp", "conv"), help="run one of the two comparisons")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = parser.parse_args()
@@ -164,10 +164,10 @@ def main() -> None:
     if args.only != "conv":
         flat = data.train.images.reshape(len(data.train), -1).numpy()
         onehots = [F.one_hot(data.train.classes, n_classes).float().numpy(), F.one_hot(data.train.styles, 2).float().numpy()]
-        x = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the seed's [N, 835] rows
-        x = x * 2 - 1  # seed §4.3.1: "Renormalize values in x to be between -1 and 1" (the whole row)
+        x = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the K49 report's [N, 835] rows
+        x = x * 2 - 1  # the K49 report's §4.3.1: "Renormalize values in x to be between -1 and 1" (the whole row)
         mlp = CGANConfig(n_classes=n_classes)
-        variants = {"seed 000 loop (DataLoader, BCELoss on sigmoid)": seed_mlp_runner(x, n_classes)}
+        variants = {"K49 report's loop (DataLoader, BCELoss on sigmoid)": seed_mlp_runner(x, n_classes)}
         for precision in ("fp32", "bf16"):
             variants[f"genlib loop ({precision})"] = genlib_runner(cgan_train.FAMILY, mlp, CGANTrainConfig(device="cpu", precision=precision), data)
         medians = interleave("MLP CGAN (K49 report), batch 128", variants, args.mlp_steps, args.cycles, baseline=next(iter(variants)))
@@ -175,7 +175,7 @@ def main() -> None:
     if args.only != "mlp":
         conv = conv_config(n_classes=n_classes, channels=args.conv_channels)
         base = dict(device="cpu", lr=3e-4, beta1=0.5, d_update="split", fake_labels="random")
-        variants = {"seed 004 loop (Keras-style, DataLoader)": seed004_conv_runner(data, args.conv_channels)}
+        variants = {"StyleGAN report's loop (Keras-style, DataLoader)": seed004_conv_runner(data, args.conv_channels)}
         for precision, channels_last in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
             tc = CGANTrainConfig(precision=precision, channels_last=channels_last, **base)
             variants[f"genlib loop ({precision}{', channels_last' if channels_last else ''})"] = genlib_runner(cgan_train.FAMILY, conv, tc, data)

@@ -1,16 +1,16 @@
-"""CVAE training throughput: the seed's own loop vs genlib's loop, side by side in one run.
+"""CVAE training throughput: the K49 report's own loop vs genlib's loop, side by side in one run.
 
-The seed (000, §4.2.1–4.2.2) trains its ConditionalVAE from ``DataLoader(TensorDataset(...),
+The K49 report (§4.2.1–4.2.2) trains its ConditionalVAE from ``DataLoader(TensorDataset(...),
 batch_size=100, shuffle=True)`` over the 835-wide rows ``[x | class one-hot | style one-hot]``,
 with ``binary_cross_entropy(sigmoid(...), reduction='sum') + KLD``. It is re-implemented below from
-the seed's text. genlib trains the same network (``CVAEConfig()``) with the same optimiser and
+the report's text. genlib trains the same network (``CVAEConfig()``) with the same optimiser and
 batch size through ``genlib.training.fit``, ``TensorBatches`` and ``genlib.training.adam`` (the
 same Adam update, fused into one kernel).
 
     python benchmarks/bench_cvae.py [--dataset kana49] [--cycles 15] [--steps 40] [--threads 2]
 
-Interleaves the seed's loop, genlib's in fp32 and genlib's in bf16 in short windows
-(:mod:`interleave`) and prints images/s, the median ratio to the seed's loop and its spread, the
+Interleaves the report's loop, genlib's in fp32 and genlib's in bf16 in short windows
+(:mod:`interleave`) and prints images/s, the median ratio to the report's loop and its spread, the
 model's FLOPs per image and this machine's GEMM rate (for the share of the FLOP bound).
 """
 
@@ -32,7 +32,7 @@ from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interl
 
 
 class SeedConditionalVAE(nn.Module):
-    """The seed's ConditionalVAE (§4.2.1), as printed (its unused labelProjector included)."""
+    """The K49 report's ConditionalVAE (§4.2.1), as printed (its unused labelProjector included)."""
 
     def __init__(self, input_dim: int = 784, hidden_dim: int = 144, latent_dim: int = 2, class_dim: int = 49, style_dim: int = 2):
         super().__init__()
@@ -64,7 +64,7 @@ def seed_loss(recon_x, x, mu, logvar):
 
 
 def seed_runner(x_train: np.ndarray, class_dim: int) -> Runner:
-    """The seed's §4.2.2 loop (DataLoader over its [N, 835] rows, batch 100), by windows of steps."""
+    """The K49 report's §4.2.2 loop (DataLoader over its [N, 835] rows, batch 100), by windows of steps."""
     model = SeedConditionalVAE(class_dim=class_dim)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     dataset = TensorDataset(torch.tensor(x_train[:, :784]), torch.tensor(x_train[:, 784:]))
@@ -105,14 +105,14 @@ def main() -> None:
     n_classes = data.n_classes
     flat = data.train.images.reshape(len(data.train), -1).numpy()
     onehots = [F.one_hot(data.train.classes, n_classes).float().numpy(), F.one_hot(data.train.styles, 2).float().numpy()]
-    x_train = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the seed's [N, 835] rows
+    x_train = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the K49 report's [N, 835] rows
     print(f"{args.dataset}: {len(x_train)} training images")
     model = CVAEConfig(n_classes=n_classes)
-    variants = {"seed loop (DataLoader, fp32)": seed_runner(x_train, n_classes)}
+    variants = {"K49 report's loop (DataLoader, fp32)": seed_runner(x_train, n_classes)}
     for precision in ("fp32", "bf16"):
         tc = CVAETrainConfig(device="cpu", precision=precision)
         variants[f"genlib loop ({precision})"] = genlib_runner(cvae_train.FAMILY, model, tc, data)
-    medians = interleave("seed CVAE (K49 report), batch 100", variants, args.steps, args.cycles, baseline="seed loop (DataLoader, fp32)")
+    medians = interleave("CVAE (K49 report), batch 100", variants, args.steps, args.cycles, baseline=next(iter(variants)))
     bound = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
     print(f"  GEMM rate here: fp32 {bound['fp32'] / 1e9:.0f} GFLOP/s, bf16 {bound['bf16'] / 1e9:.0f} GFLOP/s")
     print_bound_share(medians, flops_per_image(genlib_runner(cvae_train.FAMILY, model, CVAETrainConfig(device="cpu"), data)), bound)

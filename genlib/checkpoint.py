@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from genlib.atomic import atomic_write, is_temp_path
+from genlib.legacy import LEGACY_NAMES, LEGACY_VALUES, upgrade_names  # noqa: F401  (LEGACY_*: re-exported)
 
 FORMAT = "genlib-checkpoint/1"
 HASH_KEY = "sha256"  # metadata key: payload_hash() of the tensors, checked on every load
@@ -32,40 +33,6 @@ HASH_KEY = "sha256"  # metadata key: payload_hash() of the tensors, checked on e
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt, or not a genlib checkpoint."""
-
-
-# Names that changed, per family: checkpoints written before the change load under the new names.
-# kind -> {old: new}; "model_config" renames config fields, "metrics" the keys of the history and of
-# the running sums, "optimizers" the optimizer names (and so their tensors' names).
-LEGACY_NAMES: dict[str, dict[str, dict[str, str]]] = {
-    "stylegan": {
-        "model_config": {"z_dim": "latent_dim"},
-        "metrics": {"loss_d": "d_loss", "loss_g": "g_loss"},
-        "optimizers": {"opt_g": "generator", "opt_d": "discriminator"},
-    },
-}
-
-
-def upgrade_names(blob: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's metadata with its family's :data:`LEGACY_NAMES` replaced by today's names.
-
-    ``blob`` holds ``family``, ``model_config``, ``state`` and (when present) ``optimizers``; the
-    input is not changed. A blob without old names comes back equal.
-    """
-    table = LEGACY_NAMES.get(blob.get("family", ""), {})
-    if not table:
-        return blob
-
-    def rename(d: dict[str, Any], kind: str) -> dict[str, Any]:
-        return {table.get(kind, {}).get(k, k): v for k, v in d.items()}
-
-    state = dict(blob["state"])
-    state["history"] = [rename(row, "metrics") for row in state.get("history", [])]
-    state["running"] = rename(state.get("running", {}), "metrics")
-    out = {**blob, "model_config": rename(blob["model_config"], "model_config"), "state": state}
-    if "optimizers" in blob:
-        out["optimizers"] = rename(blob["optimizers"], "optimizers")
-    return out
 
 
 @dataclass

@@ -59,6 +59,17 @@ def check_range(
         raise ValueError(f"{name} must be a finite number in {allowed}, got {value!r}")
 
 
+def check_choice(name: str, value: Any, allowed: typing.Sequence[str], renamed: dict[str, str] | None = None) -> None:
+    """Raise a one-line ``ValueError`` unless ``value`` is one of ``allowed``; an old value in ``renamed``
+    says what it is called now, e.g. ``split 'seed' was renamed 'stratified': allowed 'stratified', 'official'``."""
+    if value in allowed:
+        return
+    shown = ", ".join(repr(a) for a in allowed)
+    if isinstance(value, str) and value in (renamed or {}):
+        raise ValueError(f"{name} {value!r} was renamed {renamed[value]!r}: allowed {shown}")
+    raise ValueError(f"{name} must be one of {shown}, got {value!r}")
+
+
 def flag_of(name: str) -> str:
     """The command-line flag of a config field: ``latent_dim`` → ``--latent-dim`` (``split_seed`` → ``--split-seed``)."""
     return "--" + name.replace("_", "-")

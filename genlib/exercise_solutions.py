@@ -67,7 +67,7 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def seed_cvae_params(n_classes: int, n_styles: int) -> int:
-    """02.params: build the seed CVAE and count (242,420 on Kana-49)."""
+    """02.params: build the K49 report's CVAE and count (242,420 on Kana-49)."""
     from genlib.models.cvae import CVAEConfig, build_cvae
 
     return count_parameters(build_cvae(CVAEConfig(n_classes=n_classes, n_styles=n_styles)))
@@ -94,7 +94,7 @@ def ns_grad() -> float:
 
 
 def cgan_generator_params(n_classes: int, n_styles: int) -> int:
-    """03.gen_params: build the seed CGAN and count its generator (231,184 on Kana-49)."""
+    """03.gen_params: build the K49 report's MLP CGAN and count its generator (231,184 on Kana-49)."""
     from genlib.models.cgan import CGANConfig, build_cgan
 
     generator, _ = build_cgan(CGANConfig(n_classes=n_classes, n_styles=n_styles))

@@ -78,7 +78,7 @@ def mlp_params(sizes: Sequence[int]) -> int:
 
 
 def seed_cvae_params(n_classes: int, n_styles: int, hidden: int = 144, latent: int = 2) -> int:
-    """The seed CVAE: encoder 784 + C + S -> hidden -> (mu, logvar); decoder latent + C + S -> hidden -> 784."""
+    """The K49 report's CVAE: encoder 784 + C + S -> hidden -> (mu, logvar); decoder latent + C + S -> hidden -> 784."""
     labels = n_classes + n_styles
     return mlp_params([784 + labels, hidden]) + 2 * mlp_params([hidden, latent]) + mlp_params([latent + labels, hidden, 784])
 
@@ -134,7 +134,7 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
     Exercise("02.beta", "Training with beta = 3 instead of 1: does the test KL per image go up or down, and the test -ELBO? (two words)",
              "a larger beta makes every nat of KL cost more (so less of it); the -ELBO weighs KL by 1, and the model now optimises something else",
              lambda: (DOWN, UP), same_words, "two words, e.g. (\"up\", \"down\")"),
-    Exercise("02.params", "How many parameters does the seed CVAE have for this dataset?",
+    Exercise("02.params", "How many parameters does the K49 report's CVAE have for this dataset?",
              "four dense layers with biases: (784+C+S)->144, 144->2 twice (mu and log sigma^2), (2+C+S)->144, 144->784",
              lambda n_classes, n_styles: seed_cvae_params(n_classes, n_styles), exact_int),
     Exercise("03.d_star", "At a point where p_data(x) = 0.3 and p_g(x) = 0.1, what does the best discriminator D*(x) answer?",
@@ -146,7 +146,7 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
     Exercise("03.ns_grad", "For a fake with logit l = -2, how large is |d/dl| of the non-saturating loss -log sigmoid(l)?",
              "d/dl [-log sigmoid(l)] = -(1 - sigmoid(l)); the saturating loss would give only sigmoid(l)",
              lambda: 1 - 1 / (1 + math.exp(2.0))),
-    Exercise("03.gen_params", "How many parameters does the seed CGAN's generator have for this dataset (z of 64)?",
+    Exercise("03.gen_params", "How many parameters does the generator of the K49 report's MLP CGAN have for this dataset (z of 64)?",
              "two dense layers with biases: (64+C+S)->256 and 256->784",
              lambda n_classes, n_styles: mlp_params([64 + n_classes + n_styles, 256, 784]), exact_int),
     Exercise("04.fid_shift", "Features f and f + delta with delta = (1, 2, 2): what is their FID?",

@@ -1,4 +1,5 @@
-"""Seed 000 §6's architecture experiments and seed 004's learning-rate comparison, on equal budgets.
+"""The K49 report's §6 architecture experiments and the StyleGAN report's learning-rate comparison,
+on equal budgets.
 
 Every experiment trains one model for the same number of epochs on the same dataset, then
 :mod:`genlib.evaluation` judges it with the same protocol; one table holds them all::
@@ -36,6 +37,7 @@ from genlib.atomic import atomic_write_bytes, atomic_write_npz, atomic_write_tex
 from genlib.checkpoint import load_checkpoint, read_meta, rewrite_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
+from genlib.legacy import upgrade_config
 from genlib.models.cgan import CGANConfig, conv_config
 from genlib.models.cgan_train import CGANTrainConfig
 from genlib.models.cvae import CVAEConfig
@@ -76,27 +78,27 @@ class Experiment:
     family: str  # "cvae" or "cgan"
     model_config: Any
     train_config: Any
-    description: str  # the change from the baseline and the seed section it reproduces
+    description: str  # the change from the baseline and the report section it reproduces
 
 
 def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = ExperimentBudget(), n_classes: int = 49) -> list[Experiment]:
-    """The experiments of seed 000 §6 (+ baselines) and seed 004's 1e-4 vs 3e-4 comparison."""
+    """The experiments of the K49 report's §6 (+ baselines) and the StyleGAN report's 1e-4 vs 3e-4 comparison."""
     median = DataConfig(dataset=dataset, limit=budget.limit)
     mean = dataclasses.replace(median, style_rule="mean")
     cvae = CVAEConfig(n_classes=n_classes)
     cgan = CGANConfig(n_classes=n_classes)
-    cvae_train = CVAETrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-3, batch 100 (seed §4.2)
-    cgan_train = CGANTrainConfig(data=median, epochs=budget.epochs, seed=budget.seed,  # Adam 1e-4, batch 128 (seed §4.3.4)
+    cvae_train = CVAETrainConfig(data=median, epochs=budget.epochs, seed=budget.seed)  # Adam 1e-3, batch 100 (the K49 report's §4.2)
+    cgan_train = CGANTrainConfig(data=median, epochs=budget.epochs, seed=budget.seed,  # Adam 1e-4, batch 128 (the K49 report's §4.3.4)
                                  snapshot_every=SNAPSHOT_EVERY, snapshot_dir=SNAPSHOT_DIR)
     pm1 = dataclasses.replace(cgan, label_range="pm1")  # the report's x*2-1 of image and one-hot labels (§4.3.1)
-    # seed 004's loop: Adam beta1 0.5, D steps on real then fake, fakes with random labels; NHWC layout (same math)
+    # the StyleGAN report's loop: Adam beta1 0.5, D steps on real then fake, fakes with random labels; NHWC layout (same math)
     conv_train = dataclasses.replace(cgan_train, epochs=budget.conv_gan_epochs, beta1=0.5, d_update="split", fake_labels="random",
                                      channels_last=True, snapshot_every=0, snapshot_dir="")
     conv = conv_config(n_classes=n_classes, channels=budget.conv_gan_channels)
     conv_cvae = CVAEConfig(arch="conv", n_classes=n_classes, latent_dim=16, hidden_dim=128)
     conv_cvae_train = dataclasses.replace(cvae_train, epochs=budget.conv_cvae_epochs)
     return [
-        Experiment("cvae-seed", "cvae", cvae, cvae_train, "seed CVAE baseline (§4.2): MLP 144, latent 2"),
+        Experiment("cvae-seed", "cvae", cvae, cvae_train, "the K49 report's CVAE baseline (§4.2): MLP 144, latent 2"),
         Experiment("cvae-arch1-mean", "cvae", cvae, dataclasses.replace(cvae_train, data=mean), "§6.0.2 Architecture 1: style by the class mean, not the median"),
         Experiment("cvae-arch2-cxs", "cvae", dataclasses.replace(cvae, input_order="cxs"), cvae_train, "§6.0.3 Architecture 2: encoder input (class, image, style)"),
         Experiment("cvae-arch3-deep", "cvae", dataclasses.replace(cvae, arch="deep"), cvae_train, "§6.0.4 Architecture 3: 256-128 layers with batch norm"),
@@ -105,18 +107,18 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
         Experiment("cvae-conv-beta3-slant", "cvae", dataclasses.replace(conv_cvae, n_styles=4),
                    dataclasses.replace(conv_cvae_train, kl_weight=3.0, data=dataclasses.replace(median, condition="thickness+slant")),
                    "genlib: the conv beta-CVAE conditioned on thickness and slant (4 style codes)"),
-        Experiment("cgan-seed", "cgan", pm1, cgan_train, "seed CGAN baseline as trained (§4.3): MLP 256, tanh, lr 1e-4, labels -1/+1"),
+        Experiment("cgan-seed", "cgan", pm1, cgan_train, "the K49 report's CGAN baseline as trained (§4.3): MLP 256, tanh, lr 1e-4, labels -1/+1"),
         Experiment("cgan-onehot", "cgan", cgan, cgan_train, "genlib's fix of the baseline: only the image rescaled, labels stay 0/1"),
         Experiment("cgan-arch1-cxs", "cgan", dataclasses.replace(pm1, input_order="cxs"), cgan_train, "§6.1.1 Architecture 1: D input (class, image, style)"),
         Experiment("cgan-arch2-sigmoid", "cgan", dataclasses.replace(cgan, output="sigmoid"), cgan_train,
                    "§6.1.2 Architecture 2: sigmoid output on [0, 1] data, labels 0/1"),
-        Experiment("cgan-conv-lr1e-4", "cgan", conv, dataclasses.replace(conv_train, lr=1e-4), "seed 004 conv cGAN, Adam lr 1e-4"),
+        Experiment("cgan-conv-lr1e-4", "cgan", conv, dataclasses.replace(conv_train, lr=1e-4), "the StyleGAN report's conv cGAN, Adam lr 1e-4"),
         Experiment("cgan-conv-lr3e-4", "cgan", conv, dataclasses.replace(conv_train, lr=3e-4),
-                   "seed 004 conv cGAN, Adam lr 3e-4 (seed 004's choice; its analysis' setting two: LeakyReLU, kernel 4)"),
+                   "the StyleGAN report's conv cGAN, Adam lr 3e-4 (the report's choice; its analysis' setting two: LeakyReLU, kernel 4)"),
         Experiment("cgan-conv-setting1", "cgan", dataclasses.replace(conv, activation="sigmoid", kernel_size=3), dataclasses.replace(conv_train, lr=1e-4),
-                   "seed 004's analysis, setting one: lr 1e-4, sigmoid activations, kernel 3, stride 2"),
+                   "the StyleGAN report's analysis, setting one: lr 1e-4, sigmoid activations, kernel 3, stride 2"),
         Experiment("gan-conv-unconditional", "cgan", dataclasses.replace(conv, conditional=False), dataclasses.replace(conv_train, lr=3e-4),
-                   "seed 004's conv GAN without conditioning (labels ignored: class accuracy at chance)"),
+                   "the StyleGAN report's conv GAN without conditioning (labels ignored: class accuracy at chance)"),
     ]
 
 
@@ -140,16 +142,17 @@ def _finished(path: Path, exp: Experiment) -> bool:
         return False
     ckpt = load_checkpoint(path)
     return (
-        ckpt.family == exp.family and _same_config(ckpt.model_config, exp.model_config)
-        and _same_config(ckpt.train_config, exp.train_config) and ckpt.state.get("epoch", 0) >= exp.train_config.epochs
+        ckpt.family == exp.family and _same_config(ckpt.model_config, exp.model_config, exp.family, "model_config")
+        and _same_config(ckpt.train_config, exp.train_config, exp.family, "train_config") and ckpt.state.get("epoch", 0) >= exp.train_config.epochs
     )
 
 
-def _same_config(saved: dict[str, Any], config: Any) -> bool:
-    """Whether a checkpoint's JSON config equals ``config``; fields it predates count as their defaults,
+def _same_config(saved: dict[str, Any], config: Any, family: str = "*", kind: str = "train_config") -> bool:
+    """Whether a checkpoint's JSON config (``kind`` of ``family``) equals ``config``; fields it predates
+    count as their defaults, renamed values as their new names (:func:`genlib.legacy.upgrade_config`),
     and where a run wrote its snapshot figures (``snapshot_dir``) does not count."""
     try:
-        back = config_from_dict(type(config), saved)
+        back = config_from_dict(type(config), upgrade_config(saved, family, kind))
     except (TypeError, ValueError):  # a field that no longer exists, or a value the config now rejects
         return False
     if hasattr(config, "snapshot_dir"):
@@ -314,12 +317,16 @@ def run_experiments(
 
 
 def load_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
-    """``(rows, histories, sample grids, run info)`` as :func:`run_experiments` saved them."""
+    """``(rows, histories, sample grids, run info)`` as :func:`run_experiments` saved them; the run
+    info's configs with renamed values under their new names (:func:`genlib.legacy.upgrade_config`)."""
     out = Path(out_dir)
     rows = T.read_csv(out / "results.csv")
     histories = json.loads((out / "histories.json").read_text())
     grids = {k: v.astype(np.float32) / 255 for k, v in np.load(out / "samples.npz").items()}
-    return rows, histories, grids, json.loads((out / "run.json").read_text())
+    run = json.loads((out / "run.json").read_text())
+    for e in run.get("experiments", {}).values():
+        e.update({kind: upgrade_config(e[kind], e.get("family", ""), kind) for kind in ("model_config", "train_config") if kind in e})
+    return rows, histories, grids, run
 
 
 def write_figures(out_dir: str | Path, data: PreparedData | None = None) -> list[Path]:

@@ -22,7 +22,7 @@ from torch import Tensor
 
 @dataclass
 class ElboParts:
-    """The two terms of the negative ELBO, summed over the batch (as the seed's ``lossFunction``)."""
+    """The two terms of the negative ELBO, summed over the batch (as the K49 report's ``lossFunction``)."""
 
     total: Tensor  # BCE + KL, scalar
     reconstruction: Tensor  # BCE summed over pixels and batch, scalar
@@ -60,7 +60,7 @@ def elbo_loss(recon_logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> El
 
 
 def d_bce_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """Discriminator BCE on logits, averaged over real and fake as in the seed.
+    """Discriminator BCE on logits, averaged over real and fake as in the K49 report.
 
     ``L_D = 1/2 [ -log sigmoid(D(x|y)) - log(1 - sigmoid(D(G(z|y)|y))) ]`` (eq. (5), maximised by D).
     """

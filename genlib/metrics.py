@@ -5,7 +5,7 @@ One protocol judges every model family (see :mod:`genlib.evaluation` for how the
 - **conditional accuracy** — the share of samples that a domain classifier assigns to the class
   they were requested for;
 - **style agreement** — the share whose thickness (or slant) by the dataset's own per-class median
-  rule matches the requested style: ``thick = [count(x > t_fg) > m_class]`` (seed 000 §3);
+  rule matches the requested style: ``thick = [count(x > t_fg) > m_class]`` (the K49 report, §3);
 - **FID** in the classifier's feature space — the Fréchet distance between Gaussians fitted to real
   and generated features, ``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2})`` (Heusel et al. 2017);
 - **intra-class diversity** — the mean pairwise feature distance between samples of one class.
@@ -80,7 +80,7 @@ def conditional_accuracy(predicted: ArrayLike, requested: ArrayLike) -> float:
 
 
 def style_of_images(images: ArrayLike, classes: ArrayLike, thresholds: ArrayLike, foreground_threshold: float = 0.5) -> np.ndarray:
-    """Thick (1) / thin (0) by the seed's rule: ``[count(x > t_fg) > m_class]``; int64 ``[N]``.
+    """Thick (1) / thin (0) by the K49 report's rule: ``[count(x > t_fg) > m_class]``; int64 ``[N]``.
 
     Args:
         images: ``[N, 1, 28, 28]`` or ``[N, 28, 28]`` in [0, 1].

@@ -181,7 +181,7 @@ def plot_history(
 
 
 def real_vs_fake(real: Tensor | np.ndarray, fake: Tensor | np.ndarray, caption: str = "", ncol: int = 8) -> Figure:
-    """Real and generated images side by side with a caption (the seed's Figures 12–14)."""
+    """Real and generated images side by side with a caption (the K49 report's Figures 12–14)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4.8))
     show_images(real, ncol=ncol, title="Real images", ax=a)
     show_images(fake, ncol=ncol, title="Fake images", ax=b)

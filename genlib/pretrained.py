@@ -48,23 +48,23 @@ RECIPES: dict[str, Recipe] = {
     for r in [
         Recipe(
             "cvae_seed_kana49", "cvae", CVAEConfig(), CVAETrainConfig(epochs=60),
-            "the seed's CVAE (latent 2, hidden 144), seed hyperparameters (Adam 1e-3, batch 100)",
+            "the K49 report's CVAE (latent 2, hidden 144) and hyperparameters (Adam 1e-3, batch 100)",
         ),
         Recipe(
             "cvae_conv_kana49", "cvae", CVAEConfig(arch="conv", latent_dim=16, hidden_dim=128, channels=32),
             CVAETrainConfig(epochs=30, kl_weight=3.0),
             "genlib's convolutional CVAE (latent 16), a beta-VAE with beta = 3 (prior samples look like the "
-            "requested kana; beta = 1 fits the ELBO better but draws them poorly), the seed's optimiser and batch size",
+            "requested kana; beta = 1 fits the ELBO better but draws them poorly), the K49 report's optimiser and batch size",
         ),
         Recipe(
             "cvae_conv_slant_kana49", "cvae", CVAEConfig(arch="conv", latent_dim=16, hidden_dim=128, channels=32, n_styles=4),
             CVAETrainConfig(data=DataConfig(condition="thickness+slant"), epochs=30, kl_weight=3.0),
             "the conv beta-CVAE conditioned on thickness and slant (4 style codes: thick + 2 * slanted), "
-            "the seed's \"additional stylistic labels\"",
+            "the K49 report's \"additional stylistic labels\"",
         ),
         Recipe(
             "cgan_mlp_kana49", "cgan", CGANConfig(), CGANTrainConfig(epochs=700),
-            "the seed's MLP CGAN (z 64, hidden 256, tanh), seed hyperparameters (Adam 1e-4, batch 128); "
+            "the K49 report's MLP CGAN (z 64, hidden 256, tanh) and hyperparameters (Adam 1e-4, batch 128); "
             "class conditioning appears only after ~300-500 epochs",
         ),
         Recipe(
@@ -76,7 +76,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "cgan_conv_kana49", "cgan", conv_config(channels=64),
             CGANTrainConfig(epochs=32, lr=3e-4, beta1=0.5, d_update="split", fake_labels="random", ema_decay=0.999),
-            "seed 004's convolutional cGAN (label embeddings, 64 filters instead of 128), Adam 3e-4 / beta1 0.5, EMA of G",
+            "the StyleGAN report's convolutional cGAN (label embeddings, 64 filters instead of 128), Adam 3e-4 / beta1 0.5, EMA of G",
         ),
         Recipe(
             "stylegan_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(),

@@ -27,7 +27,7 @@ def adam(module: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999)
     """Adam over a module's parameters, fused into one kernel per step where torch has one (CPU, CUDA).
 
     The update is Adam's (Kingma & Ba 2015, Algorithm 1); fusing only saves the per-parameter
-    Python and kernel-launch overhead — about 20 % of a step for the seed's small MLPs on a CPU.
+    Python and kernel-launch overhead — about 20 % of a step for the K49 report's small MLPs on a CPU.
     """
     params = list(module.parameters())
     fused = bool(params) and params[0].device.type in ("cpu", "cuda")

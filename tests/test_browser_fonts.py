@@ -41,7 +41,7 @@ def test_kana_readout_uses_the_shipped_font_and_the_view_fits_a_screen(voila_ser
         assert "GenlibKana" in caption.evaluate(FONT_OF)
         assert page.evaluate(FONT_LOADED, "す"), "the shipped font did not load from its data: URL"
 
-        box = first.bounding_box()   # the seed CVAE view: four controls, a caption and one character
+        box = first.bounding_box()   # the K49 report's CVAE view: four controls, a caption and one character
         assert box is not None and box["height"] <= SCREEN_HEIGHT, f"the view is {box['height']:.0f} px high"
         image = first.locator("img.widget-image").first.bounding_box()
         assert image is not None and image["height"] <= 301

@@ -1,4 +1,4 @@
-"""Conditional GANs: shapes, losses on known values, the seed's step, training, checkpoints, resume, divergence."""
+"""Conditional GANs: shapes, losses on known values, the K49 report's step, training, checkpoints, resume, divergence."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def test_forward_shapes_and_ranges(name: str) -> None:
     assert out.shape == (5, 1, 28, 28) and 0.0 <= out.min() and out.max() <= 1.0
 
 
-def test_seed_mlp_sizes() -> None:
-    """G: 64 + 49 + 2 → 256 → 784; D: 784 + 49 + 2 → 256 → 1 (seed 000 §4.3.2–4.3.3)."""
+def test_k49_report_mlp_sizes() -> None:
+    """G: 64 + 49 + 2 → 256 → 784; D: 784 + 49 + 2 → 256 → 1 (the K49 report's §4.3.2–4.3.3)."""
     G, D = build_cgan(CGANConfig())
     assert (G.net[0].in_features, G.net[0].out_features, G.net[2].out_features) == (115, 256, 784)
     assert isinstance(G.net[3], nn.Tanh)
@@ -55,8 +55,8 @@ def test_seed_mlp_sizes() -> None:
     assert isinstance(Generator(CGANConfig(output="sigmoid")).net[3], nn.Sigmoid)
 
 
-def test_seed004_conv_shapes() -> None:
-    """Seed 004: 7x7 label map beside 128 maps; 28x28 label map beside the image; 1152 features before the dense."""
+def test_stylegan_report_conv_shapes() -> None:
+    """The StyleGAN report: 7x7 label map beside 128 maps; 28x28 label map beside the image; 1152 features before the dense."""
     config = conv_config()  # channels 128, latent 100, embedding 50
     G, D = build_cgan(config)
     c, s = labels(3)
@@ -65,11 +65,11 @@ def test_seed004_conv_shapes() -> None:
     assert D.labels(c, s).shape == (3, 2, 28, 28)
     assert D.features(torch.rand(3, 3, 28, 28)).shape == (3, 1152)
     add = conv_config(style_join="add")
-    assert build_cgan(add)[0].labels(c, s).shape == (3, 1, 7, 7)  # the seed's 129 channels
+    assert build_cgan(add)[0].labels(c, s).shape == (3, 1, 7, 7)  # the StyleGAN report's 129 channels
 
 
 def test_cxs_order_only_permutes_first_layer_columns() -> None:
-    """Architecture 1 (class, image, style) equals the seed's D with its weight columns permuted."""
+    """Architecture 1 (class, image, style) equals the K49 report's D with its weight columns permuted."""
     torch.manual_seed(0)
     xcs, cxs = Discriminator(CGANConfig()), Discriminator(CGANConfig(input_order="cxs"))
     cxs.load_state_dict(xcs.state_dict())
@@ -91,7 +91,7 @@ def test_gan_losses_known_values() -> None:
     zero = torch.zeros(4)
     assert d_bce_loss(zero, zero).item() == pytest.approx(math.log(2))  # D = 1/2 everywhere
     assert g_nonsaturating_loss(zero).item() == pytest.approx(math.log(2))
-    # logits form == the seed's Sigmoid + BCELoss, (real + fake) / 2
+    # logits form == the K49 report's Sigmoid + BCELoss, (real + fake) / 2
     torch.manual_seed(0)
     r, f = torch.randn(8), torch.randn(8)
     bce = nn.BCELoss()
@@ -112,8 +112,8 @@ def test_gradient_penalty_of_linear_critic() -> None:
     assert gp.item() == pytest.approx((2.8 - 1) ** 2, rel=1e-5)
 
 
-def test_joint_step_equals_the_seed_loop() -> None:
-    """One genlib step (d_update='joint', fake_labels='real') = the seed's code with nn.BCELoss on sigmoid outputs."""
+def test_joint_step_equals_the_k49_report_loop() -> None:
+    """One genlib step (d_update='joint', fake_labels='real') = the K49 report's code with nn.BCELoss on sigmoid outputs."""
     config = CGANConfig()
     torch.manual_seed(0)
     G, D = build_cgan(config)
@@ -125,7 +125,7 @@ def test_joint_step_equals_the_seed_loop() -> None:
     opt_g, opt_d = torch.optim.Adam(G.parameters(), lr=1e-4), torch.optim.Adam(D.parameters(), lr=1e-4)
     torch.manual_seed(1)
     metrics = cgan_train.adversarial_step(G, D, opt_g, opt_d, cgan_train.CGANTrainConfig())((x, c, s))
-    # the seed, §4.3.4 (sigmoid outside the logits model)
+    # the K49 report, §4.3.4 (sigmoid outside the logits model)
     opt_g2, opt_d2 = torch.optim.Adam(G2.parameters(), lr=1e-4), torch.optim.Adam(D2.parameters(), lr=1e-4)
     criterion = nn.BCELoss()
     torch.manual_seed(1)

@@ -88,7 +88,7 @@ def test_unknown_things_give_clear_errors(capsys) -> None:
     assert "unknown dataset 'imagenet'" in capsys.readouterr().err
     assert main(["train", "cvae", "--arch", "transformer"]) == 2  # a usage error: one line, no usage dump
     assert capsys.readouterr().err.strip().splitlines() == [
-        "genlib train: error: argument --arch: invalid choice: 'transformer' (choose from 'seed', 'deep', 'conv') "
+        "genlib train: error: argument --arch: invalid choice: 'transformer' (choose from 'mlp', 'deep', 'conv') "
         "(`genlib train cvae --help` lists the options)"]
 
 

@@ -12,10 +12,10 @@ from genlib.models import cvae_train
 from genlib.models.cvae import CVAEConfig, build_cvae, decode_latents, latent_grid, reconstruct, sample
 
 ARCHS = {
-    "seed": CVAEConfig(),
+    "mlp": CVAEConfig(),
     "deep": CVAEConfig(arch="deep"),
     "conv": CVAEConfig(arch="conv", latent_dim=8, hidden_dim=64, channels=8),
-    "seed-cxs": CVAEConfig(input_order="cxs"),
+    "mlp-cxs": CVAEConfig(input_order="cxs"),
 }
 
 
@@ -37,8 +37,8 @@ def test_forward_shapes(name: str) -> None:
     assert model(x.reshape(5, 784), c, s)[0].shape == (5, 1, 28, 28)
 
 
-def test_seed_architecture_sizes() -> None:
-    """784 + 49 + 2 → 144 → 2 (mu and logvar); 2 + 51 → 144 → 784 (seed §4.2.1)."""
+def test_mlp_architecture_sizes() -> None:
+    """784 + 49 + 2 → 144 → 2 (mu and logvar); 2 + 51 → 144 → 784 (the K49 report's §4.2.1)."""
     model = build_cvae(CVAEConfig())
     assert model.encoder[0].in_features == 835 and model.encoder[0].out_features == 144
     assert model.fc_mu.out_features == 2 and model.fc_logvar.out_features == 2

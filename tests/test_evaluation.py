@@ -198,7 +198,7 @@ def test_csv_round_trip(tmp_path) -> None:
 # --- the experiment table ---------------------------------------------------------------------
 
 
-def test_seed_experiments_reproduce_the_seed_variants() -> None:
+def test_seed_experiments_reproduce_the_report_variants() -> None:
     from genlib.experiments import ExperimentBudget, seed_experiments
 
     budget = ExperimentBudget(epochs=7, conv_cvae_epochs=3, conv_gan_epochs=2, conv_gan_channels=32, limit=100)

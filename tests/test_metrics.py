@@ -32,7 +32,7 @@ def test_accuracy_length_mismatch_is_an_error() -> None:
 
 
 def _labelled_real(tiny_data) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Images, classes, and the seed's style labels and thresholds recomputed from the images."""
+    """Images, classes, and the K49 report's style labels and thresholds recomputed from the images."""
     x = tiny_data.train.images[:, 0].numpy()
     c = tiny_data.train.classes.numpy()
     styles, thresholds = style_labels_by_median(count_foreground_pixels(x), c, tiny_data.n_classes)

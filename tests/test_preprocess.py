@@ -1,4 +1,4 @@
-"""The seed's preprocessing (§3) on hand-made images with known answers."""
+"""The K49 report's preprocessing (§3) on hand-made images with known answers."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def _cached_prepare_dataset(config: DataConfig = DataConfig(), root=None):
 
 @pytest.fixture
 def shipped(sandbox) -> Path:
-    """A finished model shipped as ``data/cvae_tiny_kana49.safetensors`` (a copy of the real seed CVAE)."""
+    """A finished model shipped as ``data/cvae_tiny_kana49.safetensors`` (a copy of the shipped MLP CVAE of the K49 report)."""
     path = sandbox / f"{TINY}.safetensors"
     path.write_bytes((REPO_DATA / "cvae_seed_kana49.safetensors").read_bytes())
     return path
@@ -188,7 +188,7 @@ def one_epoch(sandbox) -> Path:
 
 @pytest.mark.parametrize("flag, given, stored", [
     ("--lr", "0.01", "lr=0.001"), ("--batch-size", "25", "batch_size=50"), ("--limit", "980", "limit=490"),
-    ("--hidden-dim", "32", "hidden_dim=16"), ("--arch", "conv", "arch='seed'"),
+    ("--hidden-dim", "32", "hidden_dim=16"), ("--arch", "conv", "arch='mlp'"),
 ])
 def test_resume_rejects_flags_that_change_the_stored_config(one_epoch, monkeypatch, capsys, flag, given, stored) -> None:
     no_training(monkeypatch)

@@ -221,7 +221,7 @@ def test_blend_endpoints_reproduce_the_two_images_exactly():
     mix0 = G.mix(z_a, z_b, c_a, s_a, classes_b=c_b, styles_b=s_b, t=0.0)
     mix1 = G.mix(z_a, z_b, c_a, s_a, classes_b=c_b, styles_b=s_b, t=1.0)
     assert torch.equal(mix0, img_a) and torch.equal(mix1, img_b)
-    # the seed's 0.4 * w[0] + 0.6 * w[1] is t = 0.6
+    # the StyleGAN report's 0.4 * w[0] + 0.6 * w[1] is t = 0.6
     w_a, w_b = G.mapping(z_a, c_a, s_a), G.mapping(z_b, c_b, s_b)
     seed_mix = G.synthesis(0.4 * w_a + 0.6 * w_b, noise_mode="const")
     torch.testing.assert_close(G.mix(z_a, z_b, c_a, s_a, classes_b=c_b, styles_b=s_b, t=0.6), seed_mix)

@@ -36,7 +36,7 @@ def test_image_folder_with_class_subfolders(tmp_path):
     assert 0 <= data.images.min() and data.images.max() <= 1 and data.images.max() > 0.99
     assert data.class_names == ("a_small", "b_large")
     assert data.classes.tolist() == [0] * 4 + [1] * 4
-    # the seed's style rule within each class: more foreground than the class median -> 1
+    # the K49 report's style rule within each class: more foreground than the class median -> 1
     assert data.styles.tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
     assert data.paths[0].name == "0.png" and len(data) == 8
 

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlib.config import check_range
+from genlib.config import check_choice, check_range
 from genlib.data import preprocess as pp
 from genlib.data.conditions import style_code, style_names
 from genlib.data.registry import SPLITS, DatasetSpec, check_split, get_dataset
+from genlib.legacy import renamed_values
 
 
 def class_names_of(dataset: str) -> tuple[str, ...]:
@@ -145,13 +146,16 @@ class LabelledImages:
         return LabelledImages(self.images[index], self.classes[index], self.styles[index], self.slants[index])
 
 
+SPLIT_MODES: tuple[str, ...] = ("stratified", "official")  # DataConfig.split
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """How to load and prepare a dataset (defaults: the K49 report's §3)."""
 
     dataset: str = "kana49"  # kana49 (embedded, synthetic), mnist5k (real digits, offline), k49, kmnist or mnist (downloaded)
-    split: Literal["seed", "official"] = "seed"  # seed: merge train and test, split 70/30 by class (the K49 report); official: the splits as shipped
-    test_fraction: float = 0.3  # held-out fraction for split="seed"
+    split: Literal["stratified", "official"] = "stratified"  # stratified: merge train and test, split 70/30 by class (the K49 report); official: the splits as shipped
+    test_fraction: float = 0.3  # held-out fraction for split="stratified"
     style_rule: Literal["median", "mean"] = "median"  # per-class statistic of foreground counts
     foreground_threshold: float = 0.5  # a pixel in [0,1] is foreground when above this
     split_seed: int = 0  # seed of the stratified split
@@ -161,6 +165,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         get_dataset(self.dataset)  # an unknown name is refused here, naming the known ones
+        check_choice("split", self.split, SPLIT_MODES, renamed_values("*", "train_config.data.split"))
         check_range("test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
         check_range("foreground_threshold", self.foreground_threshold, 0, 1)
         for name in ("limit", "split_seed"):
@@ -211,17 +216,16 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None)
     downloaded first when ``config.download`` is set).
 
     Steps: merge train and test; ``x / 255``; foreground counts; per-class median → style label;
-    per-class median moment slant → slant label; stratified split (``split="seed"``) or the
+    per-class median moment slant → slant label; stratified split (``split="stratified"``) or the
     official split (``split="official"``); optionally a class-stratified ``limit`` per split.
     The condition (:mod:`genlib.data.conditions`) turns the labels into style codes: all 0 for
     ``"class"``, thin/thick, upright/slanted, or ``thick + 2 * slanted`` (0..3) for both, so every
     model conditions on them through its usual style input (``n_styles`` 1, 2 or 4).
     """
-    if config.split not in ("seed", "official"):
-        raise ValueError(f"split must be 'seed' or 'official', got {config.split!r}")
+    check_choice("split", config.split, SPLIT_MODES, renamed_values("*", "train_config.data.split"))
     style_names(config.condition)  # raises on an unknown condition before any loading
     parts = [load_dataset(config.dataset, s, root, config.download) for s in SPLITS]
-    images = np.concatenate([p.images for p in parts])  # merge train and test (seed §3.0.1)
+    images = np.concatenate([p.images for p in parts])  # merge train and test (the K49 report's §3.0.1)
     classes = np.concatenate([p.labels for p in parts])
     n_classes = len(parts[0].class_names)
     x = pp.to_unit_float(images)  # [N, 28, 28] in [0, 1]
@@ -231,7 +235,7 @@ def prepare_dataset(config: DataConfig = DataConfig(), root: Path | None = None)
     slant_thresholds = pp.per_class_statistic(slant, classes, n_classes, "median")
     slants = pp.labels_above_class_threshold(slant, classes, slant_thresholds)
     styles = style_code({"thickness": styles, "slant": slants}, config.condition)
-    if config.split == "seed":
+    if config.split == "stratified":
         train_idx, test_idx = pp.stratified_split(classes, config.test_fraction, config.split_seed)
     else:
         n_train = len(parts[0].labels)

@@ -1,9 +1,9 @@
-"""Any folder of images as a training set, resized to ``size x size`` grayscale or RGB (seed 004, StyleGAN).
+"""Any folder of images as a training set, resized to ``size x size`` grayscale or RGB (the StyleGAN report's portraits).
 
 Layout: ``root/<class name>/*.png`` gives one class per sub-folder (sorted by name); images directly
 in ``root`` form a single class ``root.name``. Each image is center-cropped to a square and resized
-(bilinear by default; the seed resizes with nearest neighbour, ``interpolation="nearest"``).
-Style labels follow the seed's rule on the grayscale version: foreground pixels (> 0.5) above the
+(bilinear by default; the StyleGAN report resizes with nearest neighbour, ``interpolation="nearest"``).
+Style labels follow the K49 report's rule on the grayscale version: foreground pixels (> 0.5) above the
 per-class median → 1 ("thick"/heavy), else 0 — or all 0 with ``style_rule="none"``.
 """
 
@@ -130,7 +130,7 @@ def load_image_folder(
         size: output side in pixels (64 for the StyleGAN image-folder setting).
         channels: 1 (grayscale) or 3 (RGB).
         interpolation: resize filter.
-        style_rule: "median" (seed rule on grayscale foreground counts) or "none" (all styles 0).
+        style_rule: "median" (the K49 report's rule on grayscale foreground counts) or "none" (all styles 0).
         max_images: keep the first this many files in sorted order (0 = all).
     Raises:
         ValueError: bad argument values, a missing or empty folder, an unreadable image (named), or

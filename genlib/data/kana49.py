@@ -343,11 +343,11 @@ def render_images(
 
 def median_rule_agreement(images: np.ndarray, labels: np.ndarray, thick: np.ndarray,
                           threshold: float = 0.5) -> float:
-    """Fraction of images whose seed style label (more foreground than the class median) equals ``thick``.
+    """Fraction of images whose style label by the K49 report's rule (more foreground than the class median) equals ``thick``.
 
     Args:
         images: uint8 ``[N, 28, 28]``; labels: class indices ``[N]``; thick: ground truth ``[N]`` in {0, 1}.
-        threshold: foreground threshold on ``images / 255`` (seed §3 ``countForegroundPixels``).
+        threshold: foreground threshold on ``images / 255`` (the K49 report's §3 ``countForegroundPixels``).
     """
     from genlib.data.preprocess import count_foreground_pixels, style_labels_by_median
 

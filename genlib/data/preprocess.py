@@ -1,9 +1,9 @@
-"""The seed's dataset preparation (§3), one small function per step.
+"""The K49 report's dataset preparation (§3), one small function per step.
 
-Pipeline (seed 000 §3.0.1): merge train and test → scale to [0, 1] float32 → count foreground
+Pipeline (the K49 report, §3.0.1): merge train and test → scale to [0, 1] float32 → count foreground
 pixels → per-class median → binary style label (0 thin, 1 thick) → one-hot class and style →
-seeded, stratified 70/30 split. The slant label from image moments is the seed's "additional
-stylistic label" (seed 004 conditions on thickness and tilt).
+seeded, stratified 70/30 split. The slant label from image moments is one of the K49 report's
+"additional stylistic labels" (the StyleGAN report conditions on thickness and tilt).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ SLANT_NAMES: tuple[str, str] = ("upright", "slanted")
 
 
 def to_unit_float(images: np.ndarray) -> np.ndarray:
-    """Scale uint8 images to float32 in [0, 1]: ``x / 255`` (seed §3.0.1).
+    """Scale uint8 images to float32 in [0, 1]: ``x / 255`` (the K49 report's §3.0.1).
 
     Args:
         images: uint8 array ``[N, H, W]`` with values 0..255 (white strokes on black).
@@ -32,7 +32,7 @@ def to_unit_float(images: np.ndarray) -> np.ndarray:
 
 
 def count_foreground_pixels(images: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Count the pixels brighter than ``threshold`` in each image (the seed's ``countForegroundPixels``).
+    """Count the pixels brighter than ``threshold`` in each image (the K49 report's ``countForegroundPixels``).
 
     Args:
         images: float array ``[N, H, W]`` in [0, 1].
@@ -70,7 +70,7 @@ def per_class_statistic(
 def labels_above_class_threshold(values: np.ndarray, classes: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Binary label per image: 1 when its value is above its class's threshold, else 0.
 
-    ``label_i = [v_i > t_{y_i}]`` — with foreground counts and per-class medians this is the seed's
+    ``label_i = [v_i > t_{y_i}]`` — with foreground counts and per-class medians this is the K49 report's
     style rule (1 thick, 0 thin).
     """
     return (values > thresholds[classes]).astype(np.int64)
@@ -79,12 +79,12 @@ def labels_above_class_threshold(values: np.ndarray, classes: np.ndarray, thresh
 def style_labels_by_median(
     counts: np.ndarray, classes: np.ndarray, n_classes: int, rule: StyleRule = "median"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's style labels: thick (1) when an image has more foreground pixels than its class median.
+    """The K49 report's style labels: thick (1) when an image has more foreground pixels than its class median.
 
     Args:
         counts: int array ``[N]`` from :func:`count_foreground_pixels`.
         classes: int array ``[N]`` with class indices in 0..n_classes-1.
-        rule: ``"median"`` (seed §3) or ``"mean"`` (seed §6.0.2, CVAE Architecture 1).
+        rule: ``"median"`` (the K49 report's §3) or ``"mean"`` (its §6.0.2, CVAE Architecture 1).
     Returns:
         ``(styles, thresholds)``: int64 ``[N]`` in {0, 1} and float64 ``[n_classes]``.
     """
@@ -119,7 +119,7 @@ def slant_of_images(images: np.ndarray) -> np.ndarray:
 
 
 def one_hot(labels: np.ndarray | torch.Tensor, n: int) -> torch.Tensor:
-    """One-hot float32 matrix ``[N, n]`` (the seed's ``to_one_hot``).
+    """One-hot float32 matrix ``[N, n]`` (the K49 report's ``to_one_hot``).
 
     Raises:
         ValueError: if a label is outside 0..n-1.
@@ -149,7 +149,7 @@ def stratified_split(
 
 
 def describe_value(value: Any, limit: int = 40) -> tuple[str, str, str]:
-    """``(type, size, value)`` strings for one row of the variable overview (seed Figure 5)."""
+    """``(type, size, value)`` strings for one row of the variable overview (the K49 report's Figure 5)."""
     if isinstance(value, torch.Tensor):
         kind, size = f"Tensor of {str(value.dtype).removeprefix('torch.')}", str(tuple(value.shape))
         text = np.array2string(value.flatten()[:6].numpy(), precision=3, separator=" ")
@@ -165,7 +165,7 @@ def describe_value(value: Any, limit: int = 40) -> tuple[str, str, str]:
 
 
 def variable_overview(variables: dict[str, Any]) -> str:
-    """A fixed-width table of name, type, size and a value preview, like the seed's Figure 5."""
+    """A fixed-width table of name, type, size and a value preview, like the K49 report's Figure 5."""
     rows = [("Name", "Type", "Size", "Value")]
     rows += [(name, *describe_value(v)) for name, v in variables.items()]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

@@ -1,24 +1,24 @@
-"""Conditional GANs: the seed's MLP CGAN (seed 000 §4.3) and its two variants (§6.1).
+"""Conditional GANs: the K49 report's MLP CGAN (§4.3) and its two variants (§6.1).
 
 A CGAN learns ``G(z | y)`` with ``y = (class, style)`` by playing the conditional minimax game
-(Mirza & Osindero 2014; seed eq. (4))::
+(Mirza & Osindero 2014; the K49 report's eq. (4))::
 
     min_G max_D  E_x[log D(x | y)] + E_z[log(1 - D(G(z | y) | y))]
 
-- ``arch="mlp"`` (seed 000 §4.3.2–4.3.3): G: ``z (64) + one-hot class (49) + one-hot style (2)``
+- ``arch="mlp"`` (the K49 report's §4.3.2–4.3.3): G: ``z (64) + one-hot class (49) + one-hot style (2)``
   → 256 ReLU → 784 tanh, on data rescaled to [-1, 1] (``x * 2 - 1``); D: image (784) + class (49)
   + style (2) → 256 ReLU → 1.
-- ``input_order="cxs"`` (seed §6.1.1, Architecture 1): D reads ``(class, image, style)`` instead of
+- ``input_order="cxs"`` (§6.1.1, Architecture 1): D reads ``(class, image, style)`` instead of
   ``(image, class, style)``. For a dense first layer this only permutes its weight columns.
-- ``output="sigmoid"`` (seed §6.1.2, Architecture 2): G ends with a sigmoid and the data stay in [0, 1].
+- ``output="sigmoid"`` (§6.1.2, Architecture 2): G ends with a sigmoid and the data stay in [0, 1].
 - ``label_range="pm1"``: the one-hot labels in {-1, +1}, as the K49 report trained its CGAN (its
   §4.3.1 applies ``x * 2 - 1`` to the whole image + label array). The report's Architecture 2 uses
   ``output="sigmoid"`` with the default ``label_range="01"``: it changed both.
-- ``arch="conv"``: seed 004's convolutional cGAN (below, after the MLP).
+- ``arch="conv"``: the StyleGAN report's convolutional cGAN (below, after the MLP).
 - ``discriminator="projection"``, ``spectral_norm=True``: the improved conv discriminator of
   :mod:`genlib.models.cgan_projection` (issue "image quality"; not in either report).
 
-The discriminators return *logits*; the seed's ``Sigmoid`` + ``BCELoss`` is folded into the
+The discriminators return *logits*; the reports' ``Sigmoid`` + ``BCELoss`` is folded into the
 numerically stable losses of :mod:`genlib.losses` (the same function of the same numbers).
 Generators return images in their data range (``model_range``); :func:`sample` maps them to [0, 1].
 """
@@ -32,6 +32,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from genlib.config import check_choice
+from genlib.legacy import renamed_values
 from genlib.models.conditioning import check_labels, label_codes, seeded_normal
 from genlib.runtime import evaluating
 
@@ -41,14 +43,14 @@ OUTPUTS: tuple[str, ...] = ("tanh", "sigmoid")
 LABEL_RANGES: tuple[str, ...] = ("01", "pm1")
 ACTIVATIONS: tuple[str, ...] = ("lrelu", "sigmoid")
 STYLE_JOINS: tuple[str, ...] = ("concat", "add")
-DISCRIMINATORS: tuple[str, ...] = ("seed", "projection")
+DISCRIMINATORS: tuple[str, ...] = ("concat", "projection")
 
 
 @dataclass(frozen=True)
 class CGANConfig:
-    """Architecture of a conditional GAN (defaults: the seed's MLP CGAN, §4.3).
+    """Architecture of a conditional GAN (defaults: the K49 report's MLP CGAN, §4.3).
 
-    ``conv_config()`` gives seed 004's convolutional model.
+    ``conv_config()`` gives the StyleGAN report's convolutional model.
     """
 
     arch: Literal["mlp", "conv"] = "mlp"  # mlp: the K49 report's dense nets; conv: the StyleGAN report's convolutional cGAN
@@ -63,7 +65,7 @@ class CGANConfig:
     channels: int = 128  # conv: filters of G's transposed convs and D's second conv (the StyleGAN report: 128)
     style_join: Literal["concat", "add"] = "concat"  # conv: style as its own label map, or added to the class embedding
     dropout: float = 0.2  # conv: dropout before D's dense output (the StyleGAN report: 0.2)
-    discriminator: Literal["seed", "projection"] = "seed"  # conv D: the StyleGAN report's (label maps in) or a projection D (labels · features out)
+    discriminator: Literal["concat", "projection"] = "concat"  # conv D: the StyleGAN report's (label maps concatenated to the image) or a projection D (labels · features out)
     spectral_norm: bool = False  # divide each D weight by its largest singular value (Miyato et al. 2018)
     kernel_size: int = 4  # conv: kernel of G's two transposed convs (the StyleGAN report: 4; its analysis' setting one: 3)
     activation: Literal["lrelu", "sigmoid"] = "lrelu"  # conv: the hidden activations of G and D (setting one of that analysis: sigmoid)
@@ -75,7 +77,7 @@ class CGANConfig:
         if self.input_order not in ("xcs", "cxs"):
             raise ValueError(f"input_order must be 'xcs' or 'cxs', got {self.input_order!r}")
         if self.arch == "conv" and self.input_order != "xcs":
-            raise ValueError("input_order='cxs' is an MLP variant (seed §6.1.1); the conv D stacks label maps as channels")
+            raise ValueError("input_order='cxs' is an MLP variant (the K49 report's §6.1.1); the conv D stacks label maps as channels")
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.label_range not in LABEL_RANGES:
@@ -89,8 +91,7 @@ class CGANConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.arch == "conv" and self.channels < 2:
             raise ValueError(f"conv channels must be >= 2 (D's first conv has channels // 2), got {self.channels}")
-        if self.discriminator not in DISCRIMINATORS:
-            raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
+        check_choice("discriminator", self.discriminator, DISCRIMINATORS, renamed_values("cgan", "model_config.discriminator"))
         if self.discriminator == "projection" and self.arch != "conv":
             raise ValueError("discriminator='projection' is a conv discriminator: use it with arch='conv'")
         if self.kernel_size < 2:
@@ -106,7 +107,7 @@ class CGANConfig:
 
 
 def to_model_range(x: Tensor, config: CGANConfig) -> Tensor:
-    """Images in [0, 1] → the generator's range: ``x * 2 - 1`` for tanh (seed §4.3.1), unchanged for sigmoid."""
+    """Images in [0, 1] → the generator's range: ``x * 2 - 1`` for tanh (the K49 report's §4.3.1), unchanged for sigmoid."""
     return x * 2 - 1 if config.output == "tanh" else x
 
 
@@ -131,7 +132,7 @@ def output_activation(name: str) -> nn.Module:
 
 
 class Generator(nn.Module):
-    """Seed 000's generator: ``[z, c1h, s1h]`` → 256 ReLU → 784 tanh (or sigmoid).
+    """The K49 report's generator: ``[z, c1h, s1h]`` → 256 ReLU → 784 tanh (or sigmoid).
 
     Shapes: ``z`` ``[B, latent_dim]``; ``classes``, ``styles`` int64 ``[B]``;
     output ``[B, 1, 28, 28]`` in [-1, 1] (tanh) or [0, 1] (sigmoid).
@@ -156,10 +157,10 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Seed 000's discriminator: ``[x, c1h, s1h]`` (or ``[c1h, x, s1h]``) → 256 ReLU → 1 logit.
+    """The K49 report's discriminator: ``[x, c1h, s1h]`` (or ``[c1h, x, s1h]``) → 256 ReLU → 1 logit.
 
     Shapes: ``x`` ``[B, 1, 28, 28]`` or ``[B, 784]`` in the generator's range; output logits ``[B]``
-    (``sigmoid(logit)`` is the seed's probability that ``x`` is real given its labels).
+    (``sigmoid(logit)`` is the report's probability that ``x`` is real given its labels).
     """
 
     def __init__(self, config: CGANConfig = CGANConfig()) -> None:
@@ -171,7 +172,7 @@ class Discriminator(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(IMAGE_PIXELS + c.n_classes + c.n_styles, c.hidden_dim),  # input: image + labels
             nn.ReLU(),
-            nn.Linear(c.hidden_dim, 1),  # real/fake logit (the seed's Sigmoid lives in the loss)
+            nn.Linear(c.hidden_dim, 1),  # real/fake logit (the report's Sigmoid lives in the loss)
         )
 
     def forward(self, x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
@@ -183,9 +184,9 @@ class Discriminator(nn.Module):
 
 # ---- the StyleGAN report's convolutional cGAN ----------------------------------------------
 #
-# Seed 004's convolutional conditional GAN, translated from Keras to PyTorch, conditioned on class and style.
+# The StyleGAN report's convolutional conditional GAN, translated from Keras to PyTorch, conditioned on class and style.
 #
-# Generator (seed 004, "Generator")::
+# Generator (the report's "Generator")::
 #
 #     class  → Embedding(n_classes, 50) → Dense(7*7) → [B, 1, 7, 7]         (the label map)
 #     z (100) → Dense(7*7*128) → LeakyReLU(0.2) → [B, 128, 7, 7]
@@ -194,23 +195,23 @@ class Discriminator(nn.Module):
 #     ConvTranspose 4x4 / 2, 128 filters → LeakyReLU(0.2) → [B, 128, 28, 28]
 #     Conv 7x7, 1 filter, sigmoid → [B, 1, 28, 28] in [0, 1]
 #
-# Discriminator (seed 004, "Discriminator")::
+# Discriminator (the report's "Discriminator")::
 #
 #     class → Embedding(n_classes, 50) → Dense(28*28) → [B, 1, 28, 28]; concat with the image
 #     Conv 3x3 / 2, 64 filters → LeakyReLU(0.2) → [B, 64, 14, 14]
 #     Conv 3x3 / 2, 128 filters → LeakyReLU(0.2) → [B, 128, 7, 7]
 #     MaxPool 3x3 / 2 (valid) → [B, 128, 3, 3] → flatten (1152) → Dropout(0.2) → Dense(1) logit
 #
-# Style (thin/thick) is not in seed 004, which conditions on the digit only: with ``n_styles=1``
-# (``DataConfig(condition="class")``) there is no style input at all and the model is seed 004's
-# exactly (129 channels into G's first transposed conv). With more style codes the style gets its own
+# Style (thin/thick) is not in the StyleGAN report, which conditions on the digit only: with ``n_styles=1``
+# (``DataConfig(condition="class")``) there is no style input at all and the model is the
+# report's exactly (129 channels into G's first transposed conv). With more style codes the style gets its own
 # embedding. ``style_join="concat"`` (default) turns it into a second label map — one more channel
 # beside the class map in both G and D — so the stroke-width code reaches every position through its
 # own dense layer. ``style_join="add"`` adds the style embedding to the class embedding before the
-# shared dense layer (one map, the seed's channel counts). Keras' ``padding="same"`` becomes
+# shared dense layer (one map, the report's channel counts). Keras' ``padding="same"`` becomes
 # ``padding=1`` here (same output sizes; for stride 2 Keras pads only bottom/right).
 
-LRELU_SLOPE = 0.2  # seed 004: LeakyReLU(alpha=0.2)
+LRELU_SLOPE = 0.2  # the StyleGAN report: LeakyReLU(alpha=0.2)
 
 
 def hidden_activation(config: CGANConfig) -> nn.Module:
@@ -227,7 +228,7 @@ def upsample2(in_channels: int, out_channels: int, kernel: int) -> nn.ConvTransp
 
 
 def conv_config(**changes: object) -> CGANConfig:
-    """Seed 004's model: ``CGANConfig(arch="conv", latent_dim=100, output="sigmoid")`` with ``changes`` applied."""
+    """The StyleGAN report's model: ``CGANConfig(arch="conv", latent_dim=100, output="sigmoid")`` with ``changes`` applied."""
     base = CGANConfig(arch="conv", latent_dim=100, output="sigmoid")
     return dataclasses.replace(base, **changes)
 
@@ -237,7 +238,7 @@ class LabelMap(nn.Module):
 
     ``k = 2`` (a class map and a style map) for ``style_join="concat"``; ``k = 1`` for ``"add"``,
     where the map is ``Dense(E_class[c] + E_style[s])``, and for ``n_styles = 1`` (class only:
-    ``Dense(E_class[c])``, seed 004's label map, no style parameters).
+    ``Dense(E_class[c])``, the StyleGAN report's label map, no style parameters).
     """
 
     def __init__(self, config: CGANConfig, size: int) -> None:
@@ -259,7 +260,7 @@ class LabelMap(nn.Module):
         s = check_labels(styles, self.config.n_styles, "style")
         if c.shape != s.shape:
             raise ValueError(f"class and style labels must have the same shape, got {tuple(c.shape)} and {tuple(s.shape)}")
-        if self.style_embed is None:  # class only (seed 004)
+        if self.style_embed is None:  # class only (the StyleGAN report)
             maps = self.class_dense(self.class_embed(c)).unsqueeze(1)  # [B, 1, size*size]
         elif self.style_dense is None:
             maps = self.class_dense(self.class_embed(c) + self.style_embed(s)).unsqueeze(1)  # [B, 1, size*size]
@@ -269,8 +270,8 @@ class LabelMap(nn.Module):
 
 
 class ConvGenerator(nn.Module):
-    """Seed 004's generator (module docstring). ``z`` ``[B, latent_dim]``, labels int64 ``[B]`` →
-    ``[B, 1, 28, 28]`` in [0, 1] (sigmoid, the seed) or [-1, 1] (``output="tanh"``)."""
+    """The StyleGAN report's generator (module docstring). ``z`` ``[B, latent_dim]``, labels int64 ``[B]`` →
+    ``[B, 1, 28, 28]`` in [0, 1] (sigmoid, as in the report) or [-1, 1] (``output="tanh"``)."""
 
     def __init__(self, config: CGANConfig) -> None:
         super().__init__()
@@ -298,8 +299,8 @@ class ConvGenerator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """Seed 004's discriminator (module docstring). ``x`` ``[B, 1, 28, 28]`` in G's range, labels
-    int64 ``[B]`` → logits ``[B]`` (the seed's final sigmoid lives in the loss)."""
+    """The StyleGAN report's discriminator (module docstring). ``x`` ``[B, 1, 28, 28]`` in G's range, labels
+    int64 ``[B]`` → logits ``[B]`` (the report's final sigmoid lives in the loss)."""
 
     def __init__(self, config: CGANConfig) -> None:
         super().__init__()

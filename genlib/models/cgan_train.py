@@ -1,17 +1,17 @@
 """The conditional GAN family: its adversarial step and its :class:`~genlib.scaffold.Family` (the K49 report §4.3.4; the StyleGAN report's loop).
 
-One step on a real batch ``(x, y)`` (seed eqs. (5)–(6)):
+One step on a real batch ``(x, y)`` (the K49 report's eqs. (5)–(6)):
 
 1. update D: ascend ``log D(x | y) + log(1 - D(G(z | y') | y'))`` — i.e. descend the BCE of real
-   against 1 and fake against 0 — with ``y' = y`` (seed 000) or random labels (seed 004);
-2. update G: descend ``-log D(G(z | y') | y')``, the non-saturating form of eq. (6) (the seed's
-   ``criterion(output, ones)``), on the same fakes;
+   against 1 and fake against 0 — with ``y' = y`` (the K49 report) or random labels (the StyleGAN report);
+2. update G: descend ``-log D(G(z | y') | y')``, the non-saturating form of eq. (6) (the K49
+   report's ``criterion(output, ones)``), on the same fakes;
 3. optionally move an exponential moving average (EMA) of G's weights.
 
-``d_update="joint"`` takes one D step on ``(BCE_real + BCE_fake) / 2`` (seed 000);
-``d_update="split"`` takes one step on the real half, then one on the fake half (seed 004's two
-``train_on_batch`` calls). ``loss="wgan-gp"`` swaps in the Wasserstein critic loss with gradient
-penalty (Gulrajani et al. 2017; the seed's future work, §7.3).
+``d_update="joint"`` takes one D step on ``(BCE_real + BCE_fake) / 2`` (the K49 report);
+``d_update="split"`` takes one step on the real half, then one on the fake half (the StyleGAN
+report's two ``train_on_batch`` calls). ``loss="wgan-gp"`` swaps in the Wasserstein critic loss with gradient
+penalty (Gulrajani et al. 2017; the K49 report's future work, §7.3).
 
 Techniques for image quality beyond both reports, each one option (measured one by one in
 ``genlib experiments --suite quality``): ``loss="hinge"`` (:func:`~genlib.losses.d_hinge_loss`),
@@ -48,17 +48,17 @@ LOSSES: tuple[str, ...] = ("bce", "hinge", "wgan-gp")
 
 @dataclass(frozen=True)
 class CGANTrainConfig:
-    """How to train a CGAN (defaults: seed 000 §4.3.4 — Adam 1e-4 with torch's default betas, batch 128)."""
+    """How to train a CGAN (defaults: the K49 report's §4.3.4 — Adam 1e-4 with torch's default betas, batch 128)."""
 
     data: DataConfig = field(default_factory=DataConfig)  # dataset, split and style rule
     epochs: int = 20  # passes over the training split (the K49 report: 2000, its §6: 100; the StyleGAN report: 100)
-    batch_size: int = 128  # real images per step (both seeds: 128)
+    batch_size: int = 128  # real images per step (both reports: 128)
     lr: float = 1e-4  # Adam learning rate of G and D (the K49 report: 1e-4; the StyleGAN report: 3e-4)
     seed: int = 0  # seeds weights, batch order, noise and random labels
     device: str = "auto"  # auto | cpu | cuda | mps
     beta1: float = 0.9  # Adam beta1 (the K49 report: torch's default 0.9; the StyleGAN report: 0.5)
     beta2: float = 0.999  # Adam beta2
-    loss: Literal["bce", "hinge", "wgan-gp"] = "bce"  # bce: the seeds' minimax BCE; hinge: margin loss (SNGAN); wgan-gp: Wasserstein critic + gradient penalty
+    loss: Literal["bce", "hinge", "wgan-gp"] = "bce"  # bce: the reports' minimax BCE; hinge: margin loss (SNGAN); wgan-gp: Wasserstein critic + gradient penalty
     lr_d: float = 0.0  # Adam learning rate of D when it differs from G's (TTUR, e.g. 4x lr); 0 = lr
     r1_gamma: float = 0.0  # weight gamma of the R1 penalty gamma/2 * E||grad D(x)||^2 on real images; 0 = off
     augment: str = ""  # DiffAugment of D's inputs: comma-separated color, translation, cutout; empty = off
@@ -87,7 +87,7 @@ class CGANTrainConfig:
         if self.d_update not in ("joint", "split"):
             raise ValueError(f"d_update must be 'joint' or 'split', got {self.d_update!r}")
         if self.d_update == "split" and self.loss != "bce":
-            raise ValueError(f"d_update='split' is seed 004's BCE loop; use d_update='joint' with loss={self.loss!r}")
+            raise ValueError(f"d_update='split' is the StyleGAN report's BCE loop; use d_update='joint' with loss={self.loss!r}")
         if self.d_update == "split" and (self.r1_gamma or self.augment):
             raise ValueError("r1_gamma and augment need d_update='joint' (one D pass over real || fake)")
         if self.fake_labels not in ("real", "random"):
@@ -138,7 +138,7 @@ def adversarial_step(
         return discriminator(diff_augment(x, ops, background, span), classes, styles)
 
     def fakes(classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if tc.fake_labels == "random":  # seed 004: fakes get uniformly random labels
+        if tc.fake_labels == "random":  # the StyleGAN report: fakes get uniformly random labels
             classes = torch.randint(0, mc.n_classes, classes.shape, device=classes.device)
             styles = torch.randint(0, mc.n_styles, styles.shape, device=styles.device)
         z = torch.randn(classes.shape[0], mc.latent_dim, device=classes.device)  # z ~ N(0, I)
@@ -167,7 +167,7 @@ def adversarial_step(
 
     def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
         x, classes, styles = batch
-        real = to_model_range(x, mc)  # seed 000: x * 2 - 1 for the tanh generator
+        real = to_model_range(x, mc)  # the K49 report: x * 2 - 1 for the tanh generator
         # (1) update D: max log D(x|y) + log(1 - D(G(z|y')|y'))
         for _ in range(tc.n_critic):
             fake, fc, fs = fakes(classes, styles)
@@ -176,7 +176,7 @@ def adversarial_step(
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
-            else:  # seed 004: one step on the real half, then one on the fake half
+            else:  # the StyleGAN report: one step on the real half, then one on the fake half
                 real_out = D(real, classes, styles)
                 loss_real = F.binary_cross_entropy_with_logits(real_out, torch.ones_like(real_out))  # -log D(x|y)
                 opt_d.zero_grad(set_to_none=True)
@@ -189,8 +189,8 @@ def adversarial_step(
                 opt_d.step()
                 d_loss = 0.5 * (loss_real.detach() + loss_fake.detach())
                 metrics = {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
-        # (2) update G: max log D(G(z|y')|y') on the same fakes (the seed's criterion(output, ones));
-        # D is frozen meanwhile: G needs gradients through D, not D's own (the seed computes and discards them)
+        # (2) update G: max log D(G(z|y')|y') on the same fakes (the K49 report's criterion(output, ones));
+        # D is frozen meanwhile: G needs gradients through D, not D's own (the K49 report computes and discards them)
         discriminator.requires_grad_(False)
         fake_out = D(fake, fc, fs)
         g_loss = g_nonsaturating_loss(fake_out) if tc.loss == "bce" else g_wasserstein_loss(fake_out)  # hinge and WGAN: -E[D(G(z))]

@@ -1,19 +1,20 @@
-"""Conditional VAEs: the seed's MLP CVAE, its deeper Architecture 3, and a convolutional CVAE.
+"""Conditional VAEs: the K49 report's MLP CVAE, its deeper Architecture 3, and a convolutional CVAE.
 
 All three model ``p(x | z, y)`` with ``y = (class, style)`` one-hot and ``z ~ N(0, I)``, and an
-encoder ``q(z | x, y) = N(mu, diag(sigma^2))`` (seed 000 §2.2, §4.2). The decoders return
+encoder ``q(z | x, y) = N(mu, diag(sigma^2))`` (the K49 report, §2.2, §4.2). The decoders return
 *logits*; ``sigmoid(logits)`` is the Bernoulli mean, i.e. the image in [0, 1].
 
-- ``arch="seed"``: 784 + 49 + 2 → 144 ReLU → (mu, log sigma^2) of size 2; decoder
-  2 + 49 + 2 → 144 ReLU → 784 (seed §4.2.1). The seed also declares a ``labelProjector`` that its
-  forward pass never calls; it is left out here because it changes nothing the model computes.
-- ``arch="deep"``: seed §6.0.4 Architecture 3 — encoder 835 → 256 → 128 (each BatchNorm + ReLU),
+- ``arch="mlp"``: 784 + 49 + 2 → 144 ReLU → (mu, log sigma^2) of size 2; decoder
+  2 + 49 + 2 → 144 ReLU → 784 (the K49 report's §4.2.1). The report also declares a
+  ``labelProjector`` that its forward pass never calls; it is left out here because it changes
+  nothing the model computes.
+- ``arch="deep"``: the K49 report's §6.0.4 Architecture 3 — encoder 835 → 256 → 128 (each BatchNorm + ReLU),
   decoder 53 → 256 → 144 (each BatchNorm + ReLU) → 784.
 - ``arch="conv"``: two stride-2 convolutions (28 → 14 → 7) into a larger latent, mirrored by
   transposed convolutions; labels join as one-hot vectors at the dense layers.
 
-``input_order="cxs"`` puts the image between the class and style codes (seed §6.0.3
-Architecture 2); for a dense first layer this only permutes its weight columns.
+``input_order="cxs"`` puts the image between the class and style codes (the K49 report's
+§6.0.3 Architecture 2); for a dense first layer this only permutes its weight columns.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from genlib.config import check_choice
+from genlib.legacy import renamed_values
 from genlib.models.conditioning import label_codes, seeded_normal
 from genlib.runtime import evaluating
 
 IMAGE_PIXELS = 28 * 28
+ARCHS: tuple[str, ...] = ("mlp", "deep", "conv")
 
 
 @dataclass(frozen=True)
 class CVAEConfig:
-    """Architecture of a conditional VAE (defaults: the seed's model, §4.2.1)."""
+    """Architecture of a conditional VAE (defaults: the K49 report's model, §4.2.1)."""
 
-    arch: Literal["seed", "deep", "conv"] = "seed"  # seed: the K49 report's MLP CVAE; deep: its deeper Architecture 3 (BatchNorm); conv: a convolutional CVAE
+    arch: Literal["mlp", "deep", "conv"] = "mlp"  # mlp: the K49 report's MLP CVAE; deep: its deeper Architecture 3 (BatchNorm); conv: a convolutional CVAE
     n_classes: int = 49  # class one-hot size (49 for K49 / Kana-49, 10 for MNIST)
     n_styles: int = 2  # style one-hot size (0 thin, 1 thick)
     latent_dim: int = 2  # size of the latent z (the K49 report: 2)
@@ -43,8 +47,7 @@ class CVAEConfig:
     channels: int = 32  # conv arch: channels of the first conv (the second has twice as many)
 
     def __post_init__(self) -> None:
-        if self.arch not in ("seed", "deep", "conv"):
-            raise ValueError(f"arch must be 'seed', 'deep' or 'conv', got {self.arch!r}")
+        check_choice("arch", self.arch, ARCHS, renamed_values("cvae", "model_config.arch"))
         if self.input_order not in ("xcs", "cxs"):
             raise ValueError(f"input_order must be 'xcs' or 'cxs', got {self.input_order!r}")
         for name in ("n_classes", "n_styles", "latent_dim", "hidden_dim", "channels"):
@@ -62,19 +65,19 @@ def _dense_block(n_in: int, n_out: int, batch_norm: bool) -> list[nn.Module]:
 
 
 class ConditionalVAE(nn.Module):
-    """The MLP conditional VAE of the seed (``arch="seed"``) and its Architecture 3 (``arch="deep"``).
+    """The K49 report's MLP conditional VAE (``arch="mlp"``) and its Architecture 3 (``arch="deep"``).
 
     Shapes: ``x`` ``[B, 1, 28, 28]`` or ``[B, 784]`` in [0, 1]; ``classes``, ``styles`` int64 ``[B]``.
     """
 
     def __init__(self, config: CVAEConfig = CVAEConfig()) -> None:
         super().__init__()
-        if config.arch not in ("seed", "deep"):
-            raise ValueError(f"ConditionalVAE builds arch 'seed' or 'deep'; use ConvConditionalVAE for {config.arch!r}")
+        if config.arch not in ("mlp", "deep"):
+            raise ValueError(f"ConditionalVAE builds arch 'mlp' or 'deep'; use ConvConditionalVAE for {config.arch!r}")
         self.config = config
         c = config
         n_labels = c.n_classes + c.n_styles
-        if c.arch == "seed":
+        if c.arch == "mlp":
             encoder = _dense_block(IMAGE_PIXELS + n_labels, c.hidden_dim, False)  # fc1 + ReLU
             decoder = _dense_block(c.latent_dim + n_labels, c.hidden_dim, False)  # fc3 + ReLU
             enc_out, dec_out = c.hidden_dim, c.hidden_dim
@@ -86,7 +89,7 @@ class ConditionalVAE(nn.Module):
         self.fc_mu = nn.Linear(enc_out, c.latent_dim)
         self.fc_logvar = nn.Linear(enc_out, c.latent_dim)
         self.decoder = nn.Sequential(*decoder)
-        self.fc_out = nn.Linear(dec_out, IMAGE_PIXELS)  # seed's fc4 (sigmoid applied in the loss / sampler)
+        self.fc_out = nn.Linear(dec_out, IMAGE_PIXELS)  # the K49 report's fc4 (sigmoid applied in the loss / sampler)
 
     def encode(self, x: Tensor, classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
         """``q(z | x, y)``: returns ``(mu, logvar)``, each ``[B, latent_dim]``."""

@@ -1,6 +1,6 @@
 """The conditional VAE family: its training step, its test pass and its :class:`~genlib.scaffold.Family` (the K49 report §4.2.2–4.2.3).
 
-The seed trains with Adam (lr 1e-3), batch 100, minimising ``BCE(sum) + KL`` per batch.
+The K49 report trains with Adam (lr 1e-3), batch 100, minimising ``BCE(sum) + KL`` per batch.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from genlib.training import StepFn, adam
 
 @dataclass(frozen=True)
 class CVAETrainConfig:
-    """How to train a CVAE (defaults: the seed's §4.2.1 hyperparameters, fewer epochs)."""
+    """How to train a CVAE (defaults: the K49 report's §4.2.1 hyperparameters, fewer epochs)."""
 
     data: DataConfig = field(default_factory=DataConfig)  # dataset, split and style rule
     epochs: int = 20  # passes over the training split (the K49 report: 2000, its §6: 100)
@@ -65,9 +65,9 @@ def elbo_step(
 
 
 def evaluate(model: nn.Module, split: LabelledImages, *, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
-    """The seed's test pass (§4.2.3): average negative ELBO per sample, its parts, and reconstruction MSE.
+    """The K49 report's test pass (§4.2.3): average negative ELBO per sample, its parts, and reconstruction MSE.
 
-    ``mse = mean((sigmoid(logits) - x)^2)`` over pixels and images (the seed reports 0.06 on K49).
+    ``mse = mean((sigmoid(logits) - x)^2)`` over pixels and images (the K49 report measures 0.06 on K49).
     The reparameterisation noise is seeded inside a forked RNG, so the numbers are reproducible
     and the caller's RNG stream is untouched.
     """
@@ -91,7 +91,7 @@ def _build(model_config: CVAEConfig, train_config: CVAETrainConfig) -> dict[str,
 
 
 def _optimizers(modules: dict[str, nn.Module], train_config: CVAETrainConfig) -> dict[str, torch.optim.Optimizer]:
-    return {"optimizer": adam(modules["model"], train_config.lr)}  # seed: Adam(lr=0.001)
+    return {"optimizer": adam(modules["model"], train_config.lr)}  # the K49 report: Adam(lr=0.001)
 
 
 def _step(run: Run) -> StepFn:

@@ -9,7 +9,7 @@ The generator is two separate calls (StyleGAN §2):
   ``4 * 2**step`` and ``alpha`` fades the newest block in: ``(1 - alpha) * upsampled_skip + alpha * out``.
 
 Each AdaIN layer reads its own row of ``ws [B, num_ws, w_dim]``, which makes style mixing a tensor
-operation: :func:`blend_w` interpolates two codes (the seed's ``0.4 * w[0] + 0.6 * w[1]`` is ``t = 0.6``),
+operation: :func:`blend_w` interpolates two codes (the StyleGAN report's ``0.4 * w[0] + 0.6 * w[1]`` is ``t = 0.6``),
 :func:`crossover_ws` takes coarse layers from one code and fine layers from another.
 
 The discriminator, which mirrors the synthesis network, is in :mod:`genlib.models.stylegan_discriminator`.

@@ -62,7 +62,7 @@ def sample_mixed(
 ) -> Tensor:
     """Style mixing of A (labels, ``seed_a``) and B (``classes_b``, ``styles_b``, ``seed_b``) in [0, 1].
 
-    Exactly one of ``t`` (blend ``(1 - t) * w_a + t * w_b``; the seed's 0.4/0.6 mix is ``t = 0.6``) or
+    Exactly one of ``t`` (blend ``(1 - t) * w_a + t * w_b``; the StyleGAN report's 0.4/0.6 mix is ``t = 0.6``) or
     ``crossover`` (coarse layers ``ws[:, :crossover]`` from A). Returns ``[N, C, image_size, image_size]``.
     """
     check_range("psi (truncation: 1 = none, 0 = the mean w)", psi, 0, 2)

@@ -1,6 +1,6 @@
 """The StyleGAN family: its training step, growth schedule and :class:`~genlib.scaffold.Family` (:mod:`genlib.models.stylegan`).
 
-One training step (:func:`stylegan_step`), as the seed's ``train_step``:
+One training step (:func:`stylegan_step`), as the StyleGAN report's ``train_step``:
 
 1. update D on real and fake images: WGAN critic loss ``E[D(G(z))] - E[D(x)]`` + 10 * gradient
    penalty + 0.001 * drift ``E[D(x)^2]`` (ProGAN); or the non-saturating loss + R1 (``loss="ns-r1"``);
@@ -39,7 +39,7 @@ LOSSES: tuple[str, ...] = ("wgan-gp", "ns-r1")
 
 @dataclass(frozen=True)
 class StyleGANTrainConfig:
-    """How to train the conditional StyleGAN (defaults: the seed's WGAN-GP with drift, sized for a CPU)."""
+    """How to train the conditional StyleGAN (defaults: the StyleGAN report's WGAN-GP with drift, sized for a CPU)."""
 
     data: DataConfig = field(default_factory=DataConfig)  # dataset, split and style rule (unused with image_folder)
     image_folder: str = ""  # train on this image folder (sub-folders = classes) instead of `data`
