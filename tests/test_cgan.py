@@ -378,8 +378,9 @@ def test_the_unconditional_gan_ignores_its_labels() -> None:
     c, s = torch.tensor([0, 7, 48]), torch.tensor([0, 1, 0])
     D.eval()
     images, verdicts = G(z, c, s), D(x, c, s)
-    assert torch.equal(images[0], images[1]) and torch.equal(images[0], images[2])  # the same z: the same image, any class
-    assert torch.equal(verdicts[0], verdicts[1])
+    # the same z: the same image, any class (rows of one batch may differ in the last bits on AVX-512)
+    assert torch.allclose(images[0], images[1], atol=1e-6) and torch.allclose(images[0], images[2], atol=1e-6)
+    assert torch.allclose(verdicts[0], verdicts[1], atol=1e-6)
     conditional = build_cgan(conv_config(channels=8))[0]
     assert not torch.allclose(conditional(z, c, s)[0], conditional(z, c, s)[1])
     with pytest.raises(ValueError, match="class 49 is out of range"):
