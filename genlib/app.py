@@ -206,7 +206,7 @@ def page(dataset: str, views: list[ViewSpec]) -> W.VBox:
 def cvae_page(dataset: str) -> W.VBox:
     """The CVAEs: the K49 report's 2-D latent plane, the conv CVAE's prior samples, thickness + slant."""
     return page(dataset, [
-        ("latent plane", "cvae_seed", latent_view),
+        ("latent plane", "cvae_mlp", latent_view),
         ("conv CVAE", "cvae_conv", lambda m: samples_view(m, "conv CVAE", {"temperature": widgets.float_slider("T", 0.0, 1.5, 1.0, 0.1)})),
         ("thickness + slant", "cvae_conv_slant", lambda m: samples_view(m, "slant CVAE")),
     ])

@@ -3,7 +3,7 @@
     genlib train cvae --arch conv --latent-dim 16 --epochs 30 --out runs/cvae.safetensors
     genlib train --recipe cvae_conv_kana49          # re-make a pretrained checkpoint (into runs/)
     genlib sample --checkpoint data/cvae_conv_kana49.safetensors --n 10 --png   # 10 per (class, style) cell
-    genlib evaluate data/cvae_seed_kana49.safetensors data/cvae_conv_kana49.safetensors
+    genlib evaluate data/cvae_mlp_kana49.safetensors data/cvae_conv_kana49.safetensors
     genlib experiments --dataset kana49 --limit 2000  # the K49 report's §6 experiments, one table
     genlib data list | genlib data info | genlib data download k49 | genlib data build-kana49
     genlib report                                   # run every notebook, index the figures

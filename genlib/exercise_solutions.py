@@ -66,7 +66,7 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def seed_cvae_params(n_classes: int, n_styles: int) -> int:
+def mlp_cvae_params(n_classes: int, n_styles: int) -> int:
     """02.params: build the K49 report's CVAE and count (242,420 on Kana-49)."""
     from genlib.models.cvae import CVAEConfig, build_cvae
 
@@ -164,7 +164,7 @@ def crossover(model: Any, class_index: int = 0, seed: int = 0) -> int:
 
 SOLUTIONS: dict[str, Callable[..., Any]] = {
     "01.median_rule": median_rule, "01.ties": ties, "01.row_width": row_width,
-    "02.kl": kl, "02.reparam": reparam, "02.beta": beta, "02.params": seed_cvae_params,
+    "02.kl": kl, "02.reparam": reparam, "02.beta": beta, "02.params": mlp_cvae_params,
     "03.d_star": d_star, "03.conv_transpose": conv_transpose, "03.ns_grad": ns_grad, "03.gen_params": cgan_generator_params,
     "04.fid_shift": fid_shift, "04.fid_scale": fid_scale, "04.balanced": balanced, "04.lowest_fid": lowest_fid,
     "05.truncation": truncation, "05.adain": adain, "05.layer_resolution": layer_resolution, "05.crossover": crossover,

@@ -77,7 +77,7 @@ def mlp_params(sizes: Sequence[int]) -> int:
     return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def seed_cvae_params(n_classes: int, n_styles: int, hidden: int = 144, latent: int = 2) -> int:
+def mlp_cvae_params(n_classes: int, n_styles: int, hidden: int = 144, latent: int = 2) -> int:
     """The K49 report's CVAE: encoder 784 + C + S -> hidden -> (mu, logvar); decoder latent + C + S -> hidden -> 784."""
     labels = n_classes + n_styles
     return mlp_params([784 + labels, hidden]) + 2 * mlp_params([hidden, latent]) + mlp_params([latent + labels, hidden, 784])
@@ -136,7 +136,7 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
              lambda: (DOWN, UP), same_words, "two words, e.g. (\"up\", \"down\")"),
     Exercise("02.params", "How many parameters does the K49 report's CVAE have for this dataset?",
              "four dense layers with biases: (784+C+S)->144, 144->2 twice (mu and log sigma^2), (2+C+S)->144, 144->784",
-             lambda n_classes, n_styles: seed_cvae_params(n_classes, n_styles), exact_int),
+             lambda n_classes, n_styles: mlp_cvae_params(n_classes, n_styles), exact_int),
     Exercise("03.d_star", "At a point where p_data(x) = 0.3 and p_g(x) = 0.1, what does the best discriminator D*(x) answer?",
              "D*(x) = p_data(x) / (p_data(x) + p_g(x))",
              lambda: 0.3 / (0.3 + 0.1)),
@@ -160,7 +160,7 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
              lambda: (90 / 100 + 5 / 10) / 2),
     Exercise("04.lowest_fid", "Which model of the experiments table has the lowest FID (its name)?",
              "read the fid column of the table in section 7; the real (held-out) row is the floor, not a model",
-             lowest_fid, equal_name, "a model name from the table, e.g. \"cvae-seed\""),
+             lowest_fid, equal_name, "a model name from the table, e.g. \"cvae-mlp\""),
     Exercise("05.truncation", "With mean w = (1, 0), w = (3, 2) and psi = 0.5: what is the truncated w' (two numbers)?",
              "w' = w_mean + psi * (w - w_mean): pull w halfway towards the mean",
              lambda: (2.0, 1.0), answer_form="two numbers"),

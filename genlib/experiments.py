@@ -81,7 +81,7 @@ class Experiment:
     description: str  # the change from the baseline and the report section it reproduces
 
 
-def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = ExperimentBudget(), n_classes: int = 49) -> list[Experiment]:
+def report_experiments(dataset: str = "kana49", budget: ExperimentBudget = ExperimentBudget(), n_classes: int = 49) -> list[Experiment]:
     """The experiments of the K49 report's §6 (+ baselines) and the StyleGAN report's 1e-4 vs 3e-4 comparison."""
     median = DataConfig(dataset=dataset, limit=budget.limit)
     mean = dataclasses.replace(median, style_rule="mean")
@@ -98,7 +98,7 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
     conv_cvae = CVAEConfig(arch="conv", n_classes=n_classes, latent_dim=16, hidden_dim=128)
     conv_cvae_train = dataclasses.replace(cvae_train, epochs=budget.conv_cvae_epochs)
     return [
-        Experiment("cvae-seed", "cvae", cvae, cvae_train, "the K49 report's CVAE baseline (§4.2): MLP 144, latent 2"),
+        Experiment("cvae-mlp", "cvae", cvae, cvae_train, "the K49 report's CVAE baseline (§4.2): MLP 144, latent 2"),
         Experiment("cvae-arch1-mean", "cvae", cvae, dataclasses.replace(cvae_train, data=mean), "§6.0.2 Architecture 1: style by the class mean, not the median"),
         Experiment("cvae-arch2-cxs", "cvae", dataclasses.replace(cvae, input_order="cxs"), cvae_train, "§6.0.3 Architecture 2: encoder input (class, image, style)"),
         Experiment("cvae-arch3-deep", "cvae", dataclasses.replace(cvae, arch="deep"), cvae_train, "§6.0.4 Architecture 3: 256-128 layers with batch norm"),
@@ -107,8 +107,8 @@ def seed_experiments(dataset: str = "kana49", budget: ExperimentBudget = Experim
         Experiment("cvae-conv-beta3-slant", "cvae", dataclasses.replace(conv_cvae, n_styles=4),
                    dataclasses.replace(conv_cvae_train, kl_weight=3.0, data=dataclasses.replace(median, condition="thickness+slant")),
                    "genlib: the conv beta-CVAE conditioned on thickness and slant (4 style codes)"),
-        Experiment("cgan-seed", "cgan", pm1, cgan_train, "the K49 report's CGAN baseline as trained (§4.3): MLP 256, tanh, lr 1e-4, labels -1/+1"),
-        Experiment("cgan-onehot", "cgan", cgan, cgan_train, "genlib's fix of the baseline: only the image rescaled, labels stay 0/1"),
+        Experiment("cgan-mlp-pm1", "cgan", pm1, cgan_train, "the K49 report's CGAN baseline as trained (§4.3): MLP 256, tanh, lr 1e-4, labels -1/+1"),
+        Experiment("cgan-mlp", "cgan", cgan, cgan_train, "genlib's fix of the baseline: only the image rescaled, labels stay 0/1"),
         Experiment("cgan-arch1-cxs", "cgan", dataclasses.replace(pm1, input_order="cxs"), cgan_train, "§6.1.1 Architecture 1: D input (class, image, style)"),
         Experiment("cgan-arch2-sigmoid", "cgan", dataclasses.replace(cgan, output="sigmoid"), cgan_train,
                    "§6.1.2 Architecture 2: sigmoid output on [0, 1] data, labels 0/1"),
@@ -126,9 +126,9 @@ SUITES: tuple[str, ...] = ("report", "quality")  # report: the reports' experime
 
 
 def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_classes: int = 49) -> list[Experiment]:
-    """The experiments of one suite: ``"report"`` (:func:`seed_experiments`) or ``"quality"`` (:func:`genlib.quality.quality_experiments`)."""
+    """The experiments of one suite: ``"report"`` (:func:`report_experiments`) or ``"quality"`` (:func:`genlib.quality.quality_experiments`)."""
     if suite == "report":
-        return seed_experiments(dataset, budget, n_classes)
+        return report_experiments(dataset, budget, n_classes)
     if suite == "quality":
         from genlib.quality import quality_experiments
 

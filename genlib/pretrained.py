@@ -47,7 +47,7 @@ RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
         Recipe(
-            "cvae_seed_kana49", "cvae", CVAEConfig(), CVAETrainConfig(epochs=60),
+            "cvae_mlp_kana49", "cvae", CVAEConfig(), CVAETrainConfig(epochs=60),
             "the K49 report's CVAE (latent 2, hidden 144) and hyperparameters (Adam 1e-3, batch 100)",
         ),
         Recipe(

@@ -96,8 +96,8 @@ def test_help_and_recipes(capsys) -> None:
     assert main([]) == 0 and "genlib train" in capsys.readouterr().out
     assert main(["recipes"]) == 0
     out = capsys.readouterr().out
-    assert "genlib train --recipe cvae_seed_kana49" in out and "--arch conv" in out
-    assert "--out runs/cvae_seed_kana49.safetensors --slim" in out  # what `genlib train --recipe` writes now
+    assert "genlib train --recipe cvae_mlp_kana49" in out and "--arch conv" in out
+    assert "--out runs/cvae_mlp_kana49.safetensors --slim" in out  # what `genlib train --recipe` writes now
 
 
 @pytest.mark.parametrize("argv", [[], ["train"], ["train", "cgan"], ["sample"], ["evaluate"], ["recipes"], ["data"],

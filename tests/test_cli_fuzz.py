@@ -14,7 +14,7 @@ import pytest
 from genlib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-CK = str(ROOT / "data" / "cvae_seed_kana49.safetensors")
+CK = str(ROOT / "data" / "cvae_mlp_kana49.safetensors")
 SG = str(ROOT / "data" / "stylegan_kana49.safetensors")
 T = ["train", "cvae", "--limit", "490", "--batch-size", "50", "--hidden-dim", "16", "--epochs", "1", "--no-progress", "--out", "runs/x.safetensors"]
 G = ["train", "cgan", "--limit", "490", "--epochs", "1", "--no-progress", "--out", "runs/g.safetensors"]

@@ -198,17 +198,17 @@ def test_csv_round_trip(tmp_path) -> None:
 # --- the experiment table ---------------------------------------------------------------------
 
 
-def test_seed_experiments_reproduce_the_report_variants() -> None:
-    from genlib.experiments import ExperimentBudget, seed_experiments
+def test_report_experiments_reproduce_the_report_variants() -> None:
+    from genlib.experiments import ExperimentBudget, report_experiments
 
     budget = ExperimentBudget(epochs=7, conv_cvae_epochs=3, conv_gan_epochs=2, conv_gan_channels=32, limit=100)
-    exps = {e.name: e for e in seed_experiments("kana49", budget)}
+    exps = {e.name: e for e in report_experiments("kana49", budget)}
     assert list(exps) == [
-        "cvae-seed", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv", "cvae-conv-beta3", "cvae-conv-beta3-slant",
-        "cgan-seed", "cgan-onehot", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
+        "cvae-mlp", "cvae-arch1-mean", "cvae-arch2-cxs", "cvae-arch3-deep", "cvae-conv", "cvae-conv-beta3", "cvae-conv-beta3-slant",
+        "cgan-mlp-pm1", "cgan-mlp", "cgan-arch1-cxs", "cgan-arch2-sigmoid", "cgan-conv-lr1e-4", "cgan-conv-lr3e-4",
         "cgan-conv-setting1", "gan-conv-unconditional",
     ]
-    base = exps["cvae-seed"]
+    base = exps["cvae-mlp"]
     assert exps["cvae-arch1-mean"].train_config.data.style_rule == "mean" and base.train_config.data.style_rule == "median"
     assert exps["cvae-arch1-mean"].model_config == base.model_config
     assert exps["cvae-arch2-cxs"].model_config.input_order == "cxs"
@@ -220,13 +220,13 @@ def test_seed_experiments_reproduce_the_report_variants() -> None:
     slant = exps["cvae-conv-beta3-slant"]
     assert slant.model_config == dataclasses.replace(beta.model_config, n_styles=4)
     assert slant.train_config == dataclasses.replace(beta.train_config, data=dataclasses.replace(beta.train_config.data, condition="thickness+slant"))
-    seed, onehot = exps["cgan-seed"].model_config, exps["cgan-onehot"].model_config
+    seed, onehot = exps["cgan-mlp-pm1"].model_config, exps["cgan-mlp"].model_config
     assert (seed.label_range, onehot.label_range) == ("pm1", "01")  # as the report trained it, and genlib's fix
-    assert dataclasses.replace(seed, label_range="01") == onehot and exps["cgan-seed"].train_config == exps["cgan-onehot"].train_config
+    assert dataclasses.replace(seed, label_range="01") == onehot and exps["cgan-mlp-pm1"].train_config == exps["cgan-mlp"].train_config
     assert exps["cgan-arch1-cxs"].model_config == dataclasses.replace(seed, input_order="cxs")  # Architecture 1: only the order
     arch2 = exps["cgan-arch2-sigmoid"].model_config  # Architecture 2: sigmoid output *and* 0/1 labels
     assert (arch2.output, arch2.label_range, seed.output) == ("sigmoid", "01", "tanh")
-    assert exps["cgan-seed"].train_config.snapshot_every == 50  # the report's Figures 33-35
+    assert exps["cgan-mlp-pm1"].train_config.snapshot_every == 50  # the report's Figures 33-35
     slow, fast = exps["cgan-conv-lr1e-4"], exps["cgan-conv-lr3e-4"]
     assert (slow.train_config.lr, fast.train_config.lr) == (1e-4, 3e-4)
     assert dataclasses.replace(slow.train_config, lr=3e-4) == fast.train_config  # only the learning rate differs
@@ -275,27 +275,27 @@ def test_run_experiments_writes_the_table(tmp_path) -> None:
     from genlib.models.snapshots import load_snapshots
 
     budget = ExperimentBudget(epochs=1, conv_gan_epochs=1, n_per_cell=3, limit=980)
-    rows = run_experiments("kana49", budget, tmp_path, only=["cvae-seed", "cgan-seed"], threads=1)
-    assert [r["name"] for r in rows] == ["real (held-out)", "cvae-seed", "cgan-seed"]
+    rows = run_experiments("kana49", budget, tmp_path, only=["cvae-mlp", "cgan-mlp-pm1"], threads=1)
+    assert [r["name"] for r in rows] == ["real (held-out)", "cvae-mlp", "cgan-mlp-pm1"]
     for name in ("results.md", "results.csv", "histories.json", "per_class.json", "samples.npz", "samples.png", "losses.png", "run.json"):
         assert (tmp_path / name).is_file(), name
     table = T.read_csv(tmp_path / "results.csv")
-    assert [r["name"] for r in table] == ["real (held-out)", "cvae-seed", "cgan-seed"] and table[1]["epochs"] == 1
+    assert [r["name"] for r in table] == ["real (held-out)", "cvae-mlp", "cgan-mlp-pm1"] and table[1]["epochs"] == 1
     assert "synthetic, not Kuzushiji" in (tmp_path / "results.md").read_text(encoding="utf-8")
-    assert set(np.load(tmp_path / "samples.npz")) == {"real", "cvae-seed", "cgan-seed"}
+    assert set(np.load(tmp_path / "samples.npz")) == {"real", "cvae-mlp", "cgan-mlp-pm1"}
     # every model is kept (its sampler only, float16) with the CGAN's snapshots, and the report's figures drawn from them
     stored = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()}
-    assert set(stored) == {"cvae-seed.safetensors", "cgan-seed.safetensors"}
-    assert read_meta(tmp_path / "checkpoints" / "cgan-seed.safetensors").modules == ("generator",)
-    assert load_file(str(tmp_path / "checkpoints" / "cgan-seed.safetensors"))["model/generator/net.0.weight"].dtype == torch.float16
-    assert list(load_snapshots(tmp_path / "snapshots" / "cgan-seed.npz")) == [0]  # epoch 0 only in a 1-epoch run
+    assert set(stored) == {"cvae-mlp.safetensors", "cgan-mlp-pm1.safetensors"}
+    assert read_meta(tmp_path / "checkpoints" / "cgan-mlp-pm1.safetensors").modules == ("generator",)
+    assert load_file(str(tmp_path / "checkpoints" / "cgan-mlp-pm1.safetensors"))["model/generator/net.0.weight"].dtype == torch.float16
+    assert list(load_snapshots(tmp_path / "snapshots" / "cgan-mlp-pm1.npz")) == [0]  # epoch 0 only in a 1-epoch run
     for name in ("label_grids.png", "reconstructions.png", "snapshots.png"):
         assert (tmp_path / name).is_file(), name
     # --only redoes one row from its stored checkpoint (nothing retrained) and keeps the others
     before = T.read_csv(tmp_path / "results.csv")
-    rows = run_experiments("kana49", budget, tmp_path, only=["cgan-seed"], threads=1, figures=False)
+    rows = run_experiments("kana49", budget, tmp_path, only=["cgan-mlp-pm1"], threads=1, figures=False)
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()} == stored
     after = T.read_csv(tmp_path / "results.csv")
     assert [r["name"] for r in after] == [r["name"] for r in before]
     assert after[1] == before[1] and after[2]["fid"] == pytest.approx(before[2]["fid"], rel=1e-6)  # the same model, judged again
-    assert json.loads((tmp_path / "histories.json").read_text())["cvae-seed"]  # the kept row's curves are kept too
+    assert json.loads((tmp_path / "histories.json").read_text())["cvae-mlp"]  # the kept row's curves are kept too

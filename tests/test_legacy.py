@@ -110,7 +110,9 @@ def test_a_checkpoint_with_old_values_loads_with_the_new_ones(tmp_path, family, 
     assert torch.equal(loaded.sample(classes, styles, seed=3), families.load(today).sample(classes, styles, seed=3))
 
 
-def test_experiments_compare_old_values_as_the_new_ones() -> None:
+def test_experiments_compare_old_values_as_the_new_ones(tmp_path) -> None:
+    import shutil
+
     from genlib.experiments import _same_config, load_results
 
     old = _old(CVAEConfig())
@@ -118,8 +120,12 @@ def test_experiments_compare_old_values_as_the_new_ones() -> None:
     assert not _same_config(old, CVAEConfig(arch="deep"), "cvae", "model_config")
     tc = cvae_train.CVAETrainConfig(epochs=3)
     assert _same_config(_old(tc), tc, "cvae", "train_config")
-    run = load_results(repo_data_dir() / "experiments_kana49")[3]  # its run.json was written before the renames
-    assert run["experiments"]["cvae-seed"]["model_config"]["arch"] == "mlp"
+    for name in ("results.csv", "histories.json", "samples.npz"):  # a results folder whose run.json predates the renames
+        shutil.copy(repo_data_dir() / "experiments_kana49" / name, tmp_path / name)
+    cvae_run = {"family": "cvae", "model_config": _old(CVAEConfig()), "train_config": _old(tc)}
+    (tmp_path / "run.json").write_text(json.dumps({"experiments": {"cvae-mlp": cvae_run}}))
+    run = load_results(tmp_path)[3]
+    assert run["experiments"]["cvae-mlp"]["model_config"]["arch"] == "mlp"
     assert {e["train_config"]["data"]["split"] for e in run["experiments"].values()} == {"stratified"}
 
 
@@ -136,4 +142,4 @@ def test_shipped_checkpoints_read_as_todays_recipes() -> None:
         assert config_from_dict(family.model_config, meta.model_config) == recipe.model_config, name
         assert config_from_dict(DataConfig, meta.train_config["data"]) == recipe.train_config.data, name
         checked += 1
-    assert checked >= 5 and read_meta(pretrained_path("cvae_seed_kana49")).model_config["arch"] == "mlp"
+    assert checked >= 5 and read_meta(pretrained_path("cvae_mlp_kana49")).model_config["arch"] == "mlp"

@@ -197,4 +197,4 @@ def test_ablation_table_averages_seeds_and_scales_by_the_floor() -> None:
     assert entry["fid"] == pytest.approx(110.0) and entry["fid_spread"] == pytest.approx(10.0)
     assert entry["fid_x_floor"] == pytest.approx(11.0)
     assert entry["style_agreement"] == pytest.approx(0.8) and entry["style_agreement_spread"] == 0  # NaN seeds skipped
-    assert row_name("report-s12") == "report" and row_name("cgan-seed") == "cgan-seed"
+    assert row_name("report-s12") == "report" and row_name("cgan-mlp-pm1") == "cgan-mlp-pm1"

@@ -68,7 +68,7 @@ def _cached_prepare_dataset(config: DataConfig = DataConfig(), root=None):
 def shipped(sandbox) -> Path:
     """A finished model shipped as ``data/cvae_tiny_kana49.safetensors`` (a copy of the shipped MLP CVAE of the K49 report)."""
     path = sandbox / f"{TINY}.safetensors"
-    path.write_bytes((REPO_DATA / "cvae_seed_kana49.safetensors").read_bytes())
+    path.write_bytes((REPO_DATA / "cvae_mlp_kana49.safetensors").read_bytes())
     return path
 
 
@@ -316,7 +316,7 @@ def test_checkpoint_hash_detects_a_flipped_byte(tmp_path) -> None:
 
 
 def test_shipped_checkpoints_without_a_hash_still_load() -> None:
-    path = REPO_DATA / "cvae_seed_kana49.safetensors"
+    path = REPO_DATA / "cvae_mlp_kana49.safetensors"
     with safe_open(str(path), framework="pt") as f:
         assert "sha256" not in f.metadata()
     assert load_checkpoint(path).family == "cvae"
