@@ -205,7 +205,7 @@ def _experiments(argv: Sequence[str]) -> int:
         from genlib.experiments import write_figures
 
         if not (Path(out) / "results.csv").is_file():
-            raise SystemExit(f"genlib experiments: error: --figures redraws stored results, but {out} has no results.csv")
+            raise ValueError(f"--figures redraws stored results, but {out} has no results.csv: run genlib experiments --out {out} first")
         print(wrote_lines(write_figures(out, prepare_dataset(DataConfig(dataset=args.dataset, limit=budget.limit)))))
         return 0
     run_experiments(args.dataset, budget, out, only=args.only, suite=args.suite, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)

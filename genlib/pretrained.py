@@ -5,6 +5,9 @@ Every checkpoint shipped in ``data/`` is made by one command::
     genlib train --recipe <name>          # writes runs/<name>.safetensors (slim: weights only, once finished)
     genlib train --recipe <name> --out data/<name>.safetensors --overwrite-shipped   # replace the shipped file
 
+A recipe with ``snapshot_every`` also writes ``runs/snapshots/<name>/`` as it trains; its
+``snapshots.npz`` ships as ``data/snapshots/<name>.npz`` (:func:`snapshot_archive`).
+
 ``genlib recipes`` prints each recipe with the equivalent explicit flags. Notebooks call
 :func:`load_or_train` with a variant and their ``DATASET`` (``load_or_train("cgan_conv", "mnist5k",
 budget=BUDGET)``): it loads ``data/<variant>_<dataset>.safetensors`` or, when none ships for that
@@ -43,6 +46,11 @@ class Recipe:
     description: str
 
 
+def snapshot_folder(name: str) -> str:
+    """Where recipe ``name`` writes its snapshot figures and archive while it trains: ``runs/snapshots/<name>``."""
+    return f"runs/snapshots/{name}"
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
@@ -69,9 +77,10 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "cgan_mlp_pm1_kana49", "cgan", CGANConfig(label_range="pm1"),
-            CGANTrainConfig(epochs=700, snapshot_every=50, snapshot_dir="runs/snapshots/cgan_mlp_pm1_kana49"),
+            CGANTrainConfig(epochs=700, snapshot_every=50, snapshot_dir=snapshot_folder("cgan_mlp_pm1_kana49")),
             "the K49 report's MLP CGAN as it was trained: its x*2-1 rescales the one-hot labels to -1/+1 "
-            "along with the image (§4.3.1); same schedule as cgan_mlp_kana49, snapshot grids every 50 epochs",
+            "along with the image (§4.3.1); same schedule as cgan_mlp_kana49; snapshot grids every 50 epochs, "
+            "shipped as data/snapshots/cgan_mlp_pm1_kana49.npz",
         ),
         Recipe(
             "cgan_conv_kana49", "cgan", conv_config(channels=64),
@@ -110,12 +119,25 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def snapshot_archive(name: str, root: Path | None = None) -> Path:
+    """The shipped snapshot archive of recipe ``name``, ``data/snapshots/<name>.npz``: a copy of the
+    ``snapshots.npz`` its training run wrote (read it with :func:`genlib.models.snapshots.load_snapshots`)."""
+    return (Path(root) if root is not None else repo_data_dir()) / "snapshots" / f"{name}.npz"
+
+
+def _renamed(recipe: Recipe, name: str, train_config: Any) -> Any:
+    """``train_config`` with its snapshot folder (if it has one) following the recipe's new ``name``."""
+    if getattr(train_config, "snapshot_dir", "") == snapshot_folder(recipe.name):
+        return dataclasses.replace(train_config, snapshot_dir=snapshot_folder(name))
+    return train_config
+
+
 def moved(recipe: Recipe, dataset: str, description: str = "") -> Recipe:
     """The same recipe on another dataset: its data and class count changed, nothing else."""
     train_config = dataclasses.replace(recipe.train_config, data=dataclasses.replace(recipe.train_config.data, dataset=dataset))
     model_config = dataclasses.replace(recipe.model_config, n_classes=len(class_names_of(dataset)))
     name = recipe.name.rsplit("_", 1)[0] + f"_{dataset}"
-    return Recipe(name, recipe.family, model_config, train_config,
+    return Recipe(name, recipe.family, model_config, _renamed(recipe, name, train_config),
                   description or f"{recipe.description} (the Kana-49 recipe, moved to {dataset})")
 
 
@@ -240,7 +262,8 @@ def budgeted(recipe: Recipe, budget: Budget) -> Recipe:
     tc = recipe.train_config
     data = dataclasses.replace(tc.data, limit=budget.limit if not tc.data.limit else min(tc.data.limit, budget.limit))
     train_config = dataclasses.replace(tc, data=data, epochs=min(tc.epochs, budget.epochs))
-    return dataclasses.replace(recipe, name=f"{recipe.name}-{budget.tag}", train_config=train_config)
+    name = f"{recipe.name}-{budget.tag}"
+    return dataclasses.replace(recipe, name=name, train_config=_renamed(recipe, name, train_config))
 
 
 def estimated_minutes(recipe: Recipe, n_images: int, root: Path | None = None) -> float | None:

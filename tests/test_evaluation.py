@@ -299,3 +299,21 @@ def test_run_experiments_writes_the_table(tmp_path) -> None:
     assert [r["name"] for r in after] == [r["name"] for r in before]
     assert after[1] == before[1] and after[2]["fid"] == pytest.approx(before[2]["fid"], rel=1e-6)  # the same model, judged again
     assert json.loads((tmp_path / "histories.json").read_text())["cvae-mlp"]  # the kept row's curves are kept too
+
+
+@pytest.mark.slow
+def test_the_report_figures_redraw_from_the_shipped_experiments(tmp_path, capsys) -> None:
+    """``genlib experiments --figures`` redraws every §6 figure from data/experiments_kana49's stored models."""
+    import shutil
+
+    from genlib.cli import main
+    from genlib.data import repo_data_dir
+
+    out = tmp_path / "experiments_kana49"
+    shutil.copytree(repo_data_dir() / "experiments_kana49", out, ignore=shutil.ignore_patterns("seed1", "*.png"))
+    assert main(["experiments", "--figures", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("samples.png", "losses.png", "label_grids.png", "reconstructions.png", "snapshots.png"):
+        assert (out / name).stat().st_size > 10_000 and f"wrote {out / name}" in printed, name
+    assert main(["experiments", "--figures", "--out", str(tmp_path / "none")]) == 1
+    assert "has no results.csv" in capsys.readouterr().err
