@@ -109,13 +109,17 @@ def label_grids_figure(out_dir: str | Path, n: int = 10, seed: int = 0, cells: S
                        names: Sequence[str] | None = None) -> "matplotlib.figure.Figure":
     """``n`` samples of each stored CGAN for each (class, style) of ``cells``: the K49 report's
     ``generatorCGAN(generator, 10, class, style)`` calls for class 0 and 10, thin (0) and thick (1)
-    (its Figures 15-18 and, for the §6 variants, 31-32). The noise is the same in every cell."""
+    (its Figures 15-18 and, for the §6 variants, 31-32). The noise is the same in every cell; a class
+    beyond the dataset's (10 of MNIST's 0..9) becomes its last one."""
     import matplotlib.pyplot as plt
 
+    from genlib.checkpoint import read_meta
     from genlib.plots import tile
 
     paths = checkpoints_of(out_dir, "cgan")
     paths = {k: v for k, v in paths.items() if names is None or k in names}
+    n_classes = read_meta(next(iter(paths.values()))).model_config["n_classes"] if paths else 1
+    cells = list(dict.fromkeys((min(c, n_classes - 1), s) for c, s in cells))  # class 10 is MNIST's last class, 9
     fig, axes = plt.subplots(len(paths), len(cells), figsize=(2.6 * len(cells) + 1.2, 0.75 * len(paths) + 0.6), squeeze=False)
     for i, (name, path) in enumerate(paths.items()):
         loaded = families.load(path)
