@@ -193,7 +193,8 @@ def _real_row(base: PreparedData, classifier: Any, reference: E.RealReference, b
 def _caption(base: PreparedData, budget: ExperimentBudget, classifier: Any, suite: str = "report") -> str:
     note = " — the embedded Kana-49 stand-in (synthetic, not Kuzushiji)" if base.synthetic else ""
     metrics = classifier.test_metrics
-    length = (f"{budget.epochs} epochs for every model of the K49 report's §6, {budget.conv_gan_epochs} for each conv cGAN"
+    length = (f"{budget.epochs} epochs for every MLP model of the K49 report's §6, {budget.conv_cvae_epochs} for each conv CVAE, "
+              f"{budget.conv_gan_epochs} for each conv cGAN"
               if suite == "report" else f"{budget.conv_gan_epochs} epochs for every conv cGAN")
     return (
         f"Dataset {base.config.dataset}{note}. Budget: {length} ({budget.conv_gan_channels} filters); training seed {budget.seed}; metrics on {budget.n_per_cell} "
