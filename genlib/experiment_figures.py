@@ -31,23 +31,15 @@ if TYPE_CHECKING:
 REPORT_CELLS = ((0, 0), (0, 1), (10, 0), (10, 1))  # the K49 report's generatorCGAN calls: (class, style)
 
 
-def _strip(ax, image: np.ndarray, label: str) -> None:
-    """One row of tiles on ``ax`` with a label on the left (``image`` from :func:`genlib.plots.tile`)."""
-    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-
-
 def samples_figure(grids: dict[str, np.ndarray]) -> "matplotlib.figure.Figure":
     """One row per model of its ``samples.npz`` grid (classes 0.., thin x2 then thick x2 each)."""
     import matplotlib.pyplot as plt
 
-    from genlib.plots import tile
+    from genlib.plots import image_row, tile
 
     fig, axes = plt.subplots(len(grids), 1, figsize=(12, 0.62 * len(grids) + 0.4), squeeze=False)
     for ax, (name, grid) in zip(axes[:, 0], grids.items()):
-        _strip(ax, tile(grid, ncol=len(grid), pad=1), name)
+        image_row(ax, tile(grid, ncol=len(grid), pad=1), name)
     fig.tight_layout()
     return fig
 
@@ -88,7 +80,7 @@ def reconstructions_figure(out_dir: str | Path, data: "PreparedData", n: int = 1
     import matplotlib.pyplot as plt
 
     from genlib.models.cvae import reconstruct
-    from genlib.plots import tile
+    from genlib.plots import image_row, tile
 
     paths = checkpoints_of(out_dir, "cvae")
     paths = {k: v for k, v in paths.items() if names is None or k in names}
@@ -100,7 +92,7 @@ def reconstructions_figure(out_dir: str | Path, data: "PreparedData", n: int = 1
             rows[name] = reconstruct(loaded.model, test.images, test.classes, test.styles)
     fig, axes = plt.subplots(len(rows), 1, figsize=(0.5 * n + 1.6, 0.6 * len(rows) + 0.3), squeeze=False)
     for ax, (name, images) in zip(axes[:, 0], rows.items()):
-        _strip(ax, tile(images.clamp(0, 1), ncol=n, pad=1), name)
+        image_row(ax, tile(images.clamp(0, 1), ncol=n, pad=1), name)
     fig.tight_layout()
     return fig
 
@@ -114,7 +106,7 @@ def label_grids_figure(out_dir: str | Path, n: int = 10, seed: int = 0, cells: S
     import matplotlib.pyplot as plt
 
     from genlib.checkpoint import read_meta
-    from genlib.plots import tile
+    from genlib.plots import image_row, tile
 
     paths = checkpoints_of(out_dir, "cgan")
     paths = {k: v for k, v in paths.items() if names is None or k in names}
@@ -127,7 +119,7 @@ def label_grids_figure(out_dir: str | Path, n: int = 10, seed: int = 0, cells: S
             classes, styles = torch.full((n,), c), torch.full((n,), s)
             images = loaded.sample(classes, styles, seed=seed)
             ax = axes[i, j]
-            _strip(ax, tile(images, ncol=n // 2 or 1, pad=1), name if j == 0 else "")
+            image_row(ax, tile(images, ncol=n // 2 or 1, pad=1), name if j == 0 else "")
             if i == 0:
                 ax.set_title(f"class {c}, style {s}", fontsize=9)
     fig.tight_layout()

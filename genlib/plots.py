@@ -228,6 +228,14 @@ def per_class_bars(values: Sequence[float] | np.ndarray, class_names: Sequence[s
     return fig
 
 
+def image_row(ax, image: np.ndarray, label: str) -> None:
+    """A tiled strip (from :func:`tile`, values in [0, 1]) on ``ax``, no ticks, ``label`` on its left."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+
+
 def save_figure(fig: Figure, path: str, dpi: int = 120) -> None:
     """Save a figure as PNG atomically (never a half-written file under ``path``) and close it."""
     from genlib.atomic import atomic_write

@@ -61,15 +61,12 @@ def snapshots_figure(
     """
     import matplotlib.pyplot as plt
 
-    from genlib.plots import tile
+    from genlib.plots import image_row, tile
 
     fig, axes = plt.subplots(len(snapshots), 1, figsize=(0.5 * len(classes) * n_styles + 2.4, 0.55 * len(snapshots) + 0.5), squeeze=False)
     for ax, (key, grid) in zip(axes[:, 0], snapshots.items()):
         picked = [grid[c * n_styles + s] for c in classes if (c + 1) * n_styles <= len(grid) for s in range(n_styles)]
-        ax.imshow(tile(np.stack(picked).astype(np.float32) / 255, ncol=len(picked), pad=1), cmap="gray", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(f"epoch {key}" if isinstance(key, int) else key, rotation=0, ha="right", va="center", fontsize=8)
+        image_row(ax, tile(np.stack(picked).astype(np.float32) / 255, ncol=len(picked), pad=1), f"epoch {key}" if isinstance(key, int) else key)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
