@@ -204,10 +204,13 @@ def page(dataset: str, views: list[ViewSpec]) -> W.VBox:
 
 
 def cvae_page(dataset: str) -> W.VBox:
-    """The CVAEs: the K49 report's 2-D latent plane, the conv CVAE's prior samples, thickness + slant."""
+    """The CVAEs: the K49 report's 2-D latent plane, the conv CVAE's prior samples, the same network (beta 1)
+    sampled from its fitted mixture prior, thickness + slant."""
     return page(dataset, [
         ("latent plane", "cvae_mlp", latent_view),
         ("conv CVAE", "cvae_conv", lambda m: samples_view(m, "conv CVAE", {"temperature": widgets.float_slider("T", 0.0, 1.5, 1.0, 0.1)})),
+        ("fitted prior", "cvae_conv_plus", lambda m: samples_view(m, "conv CVAE (beta 1), z from the fitted mixture",
+                                                                  {"temperature": widgets.float_slider("T", 0.0, 1.5, 1.0, 0.1)})),
         ("thickness + slant", "cvae_conv_slant", lambda m: samples_view(m, "slant CVAE")),
     ])
 

@@ -189,7 +189,8 @@ def _experiments(argv: Sequence[str]) -> int:
                         "are in data/experiments_kana49)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only the experiments of these names (as in the table)")
     parser.add_argument("--suite", default="report", choices=SUITES, help="report: the reports' experiments (default); "
-                        "quality: the image-quality ablation of the conv cGAN, one technique at a time, 2 seeds each")
+                        "quality: the image-quality ablation of the conv cGAN, one technique at a time, 2 seeds each; "
+                        "prior: the conv CVAE's beta x prior ablation (normal vs per-cell mixtures), 2 seeds each")
     parser.add_argument("--checkpoints", type=Path, help="where the trained checkpoints are kept and finished ones reused "
                         "(default <out>/checkpoints)")
     parser.add_argument("--figures", action="store_true", help="only redraw the figures from the results and checkpoints "

@@ -122,7 +122,7 @@ def report_experiments(dataset: str = "kana49", budget: ExperimentBudget = Exper
     ]
 
 
-SUITES: tuple[str, ...] = ("report", "quality")  # report: the reports' experiments; quality: genlib.quality's ablation
+SUITES: tuple[str, ...] = ("report", "quality", "prior")  # the reports' experiments; genlib.quality's conv cGAN ablation; genlib.prior_ablation's CVAE one
 
 
 def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_classes: int = 49) -> list[Experiment]:
@@ -133,6 +133,8 @@ def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_clas
         from genlib.quality import quality_experiments
 
         return quality_experiments(dataset, budget, n_classes)
+    if suite == "prior":
+        raise ValueError("the prior suite trains one model per row group and has its own runner: genlib.prior_ablation.run_prior_ablation")
     raise ValueError(f"unknown suite {suite!r}: allowed {', '.join(SUITES)}")
 
 
@@ -257,7 +259,8 @@ def run_experiments(
     """Train and evaluate every experiment on one budget; write the table and curves to ``out_dir``.
 
     Args:
-        suite: ``"report"`` (the reports' experiments) or ``"quality"`` (the image-quality ablation).
+        suite: ``"report"`` (the reports' experiments), ``"quality"`` (the conv cGAN's image-quality
+            ablation) or ``"prior"`` (the conv CVAE's beta x prior ablation, :mod:`genlib.prior_ablation`).
         only: re-run just these experiments (names as in the table); the others' saved rows in
             ``out_dir`` are kept, so one row can be redone without retraining the rest.
         checkpoint_dir: where the slim float16 checkpoints are kept (default ``out_dir/checkpoints``);
@@ -273,6 +276,12 @@ def run_experiments(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    if suite == "prior":  # one trained model gives several rows (one per prior): its own runner
+        from genlib.prior_ablation import run_prior_ablation
+
+        if only is not None:
+            raise ValueError("--only applies to the report and quality suites; the prior suite reuses its stored models by itself")
+        return run_prior_ablation(dataset, budget, out_dir, checkpoint_dir=checkpoint_dir, progress=progress)
     names = [e.name for e in suite_experiments(suite, dataset, budget)]
     unknown = set(only or ()) - set(names)
     if unknown:

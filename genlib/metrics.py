@@ -157,6 +157,17 @@ def fid(features_a: ArrayLike, features_b: ArrayLike) -> float:
     return frechet_distance(*gaussian_statistics(features_a), *gaussian_statistics(features_b))
 
 
+# --- blur -------------------------------------------------------------------------------------
+
+
+def edge_strength(images: ArrayLike) -> float:
+    """Mean absolute finite difference ``mean(|x[i+1, j] - x[i, j]|) + mean(|x[i, j+1] - x[i, j]|)``
+    over images ``[N, 28, 28]`` (or ``[N, 1, H, W]``) in [0, 1]: a blur measure (a blurred stroke has
+    the same ink spread over more pixels, so smaller steps). Compare it with real images' value."""
+    x = _images_hw(images).astype(np.float64)
+    return float(np.abs(np.diff(x, axis=1)).mean() + np.abs(np.diff(x, axis=2)).mean())
+
+
 # --- diversity --------------------------------------------------------------------------------
 
 

@@ -71,9 +71,16 @@ RECIPES: dict[str, Recipe] = {
             "the K49 report's \"additional stylistic labels\"",
         ),
         Recipe(
-            "cgan_mlp_kana49", "cgan", CGANConfig(), CGANTrainConfig(epochs=700),
-            "the K49 report's MLP CGAN (z 64, hidden 256, tanh) and hyperparameters (Adam 1e-4, batch 128); "
-            "class conditioning appears only after ~300-500 epochs",
+            "cvae_conv_plus_kana49", "cvae", CVAEConfig(arch="conv", latent_dim=16, hidden_dim=128, channels=32, prior_components=3),
+            CVAETrainConfig(epochs=30),
+            "the conv CVAE trained on the plain ELBO (beta = 1: sharp reconstructions) and sampled from a richer prior: "
+            "3 Gaussians per (class, style) cell fitted to the training posterior after the last epoch",
+        ),
+        Recipe(
+            "cgan_mlp_kana49", "cgan", CGANConfig(),
+            CGANTrainConfig(epochs=700, snapshot_every=50, snapshot_dir=snapshot_folder("cgan_mlp_kana49")),
+            "the K49 report's MLP CGAN (z 64, hidden 256, tanh) and hyperparameters (Adam 1e-4, batch 128) with 0/1 "
+            "labels; class conditioning appears only after ~300-500 epochs; snapshot grids every 50 epochs",
         ),
         Recipe(
             "cgan_mlp_pm1_kana49", "cgan", CGANConfig(label_range="pm1"),
@@ -84,8 +91,10 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "cgan_conv_kana49", "cgan", conv_config(channels=64),
-            CGANTrainConfig(epochs=32, lr=3e-4, beta1=0.5, d_update="split", fake_labels="random", ema_decay=0.999),
-            "the StyleGAN report's convolutional cGAN (label embeddings, 64 filters instead of 128), Adam 3e-4 / beta1 0.5, EMA of G",
+            CGANTrainConfig(epochs=32, lr=3e-4, beta1=0.5, d_update="split", fake_labels="random", ema_decay=0.999,
+                            channels_last=True, snapshot_every=4, snapshot_dir=snapshot_folder("cgan_conv_kana49")),
+            "the StyleGAN report's convolutional cGAN (label embeddings, 64 filters instead of 128), Adam 3e-4 / beta1 0.5, "
+            "EMA of G, NHWC convolutions; snapshot grids every 4 epochs",
         ),
         Recipe(
             "stylegan_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(),
@@ -105,10 +114,18 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "cgan_conv_mnist5k", "cgan", conv_config(n_classes=10, n_styles=1),
             CGANTrainConfig(data=DataConfig(dataset="mnist5k", condition="class"), epochs=100, lr=3e-4, beta1=0.5,
-                            d_update="split", fake_labels="random", ema_decay=0.995, precision="bf16"),
+                            d_update="split", fake_labels="random", ema_decay=0.995, precision="bf16",
+                            channels_last=True, snapshot_every=10, snapshot_dir=snapshot_folder("cgan_conv_mnist5k")),
             "the StyleGAN report's convolutional cGAN exactly (class only: 128 latent maps + 1 label map, "
             "128 filters, sigmoid, Adam 3e-4 / beta1 0.5, 100 epochs) on 3,500 real MNIST digits; "
-            "EMA of G, bf16 forward passes",
+            "EMA of G, bf16 forward passes, NHWC convolutions; snapshot grids every 10 epochs",
+        ),
+        Recipe(
+            "cvae_conv_plus_mnist5k", "cvae",
+            CVAEConfig(arch="conv", n_classes=10, latent_dim=16, hidden_dim=128, channels=32, prior_components=3),
+            CVAETrainConfig(data=DataConfig(dataset="mnist5k"), epochs=60),
+            "cvae_conv_plus_kana49 on 3,500 real MNIST digits (digit and thickness): the plain ELBO and 3 Gaussians "
+            "per (digit, thickness) cell fitted to the training posterior",
         ),
         Recipe(
             "classifier_mnist5k", "classifier", ClassifierConfig(n_classes=10),

@@ -97,12 +97,12 @@ def row_name(name: str) -> str:
 ABLATION_METRICS = ("cond_accuracy", "style_agreement", "fid", "diversity", "train_seconds")
 
 
-def ablation_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def ablation_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = ABLATION_METRICS) -> list[dict[str, Any]]:
     """Mean over seeds and half the spread (max - min) / 2 of each metric, per ablation row.
 
     ``rows`` are the saved results (``results.csv``); the real-data row gives the FID floor.
     Returns one dict per row in table order: ``technique``, ``seeds``, ``<metric>`` and
-    ``<metric>_spread`` for each of :data:`ABLATION_METRICS`, and ``fid_x_floor``.
+    ``<metric>_spread`` for each of ``metrics`` (default :data:`ABLATION_METRICS`), and ``fid_x_floor``.
     """
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
@@ -111,11 +111,36 @@ def ablation_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name, group in groups.items():
         entry: dict[str, Any] = {"technique": name, "seeds": len(group)}
-        for key in ABLATION_METRICS:
+        for key in metrics:
             values = [float(r[key]) for r in group if r.get(key) not in (None, "") and not math.isnan(float(r[key]))]
             entry[key] = sum(values) / len(values) if values else math.nan
             entry[f"{key}_spread"] = (max(values) - min(values)) / 2 if values else math.nan
         floor = float(group[0].get("fid_floor", math.nan))
-        entry["fid_x_floor"] = entry["fid"] / floor if floor else math.nan
+        entry["fid_x_floor"] = entry["fid"] / floor if "fid" in entry and floor else math.nan
         out.append(entry)
+    return out
+
+
+LABELS = {"cond_accuracy": "class acc.", "style_agreement": "style agr.", "fid": "FID", "diversity": "diversity",
+          "sharpness": "sharpness", "train_seconds": "train s"}
+
+
+def ablation_display(table: Sequence[dict[str, Any]], metrics: Sequence[str] = ABLATION_METRICS) -> list[dict[str, str]]:
+    """:func:`ablation_table`'s rows for reading: ``technique``, ``seeds``, each metric as
+    ``mean ± half spread`` (3 significant places), and FID as a multiple of the floor."""
+
+    def cell(mean: float, spread: float, digits: int) -> str:
+        if math.isnan(mean):
+            return "–"
+        return f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if not math.isnan(spread) and spread > 0 else "")
+
+    out = []
+    for entry in table:
+        row = {"technique": str(entry["technique"]), "seeds": str(entry["seeds"])}
+        for key in metrics:
+            digits = 0 if key in ("fid", "train_seconds") else 3
+            row[LABELS.get(key, key)] = cell(entry[key], entry[f"{key}_spread"], digits)
+            if key == "fid":
+                row["× floor"] = "–" if math.isnan(entry["fid_x_floor"]) else f"{entry['fid_x_floor']:.1f}"
+        out.append(row)
     return out

@@ -114,6 +114,8 @@ class Family:
         drop_last: drop the last, short batch of each epoch.
         evaluate: ``run -> {metric: float}`` after each epoch (e.g. validation loss), or None.
         before_fit, after_epoch: ``run -> None`` hooks (e.g. snapshot figures), or None.
+        finish: ``run -> {metric: float}`` once, at the end of the last epoch and before its checkpoint
+            is written (e.g. fitting a CVAE's mixture prior); its metrics join that epoch's row. None: nothing.
         checkpoint_extra: ``run -> JSON dict`` stored in every checkpoint (computed once per run), or None.
         slim: ``module names -> the names a slim file keeps`` (None: all).
     """
@@ -133,6 +135,7 @@ class Family:
     evaluate: Callable[[Run], dict[str, float]] | None = None
     before_fit: Callable[[Run], None] | None = None
     after_epoch: Callable[[Run], None] | None = None
+    finish: Callable[[Run], dict[str, float]] | None = None
     checkpoint_extra: Callable[[Run], dict[str, Any]] | None = None
     slim: Callable[[frozenset[str]], tuple[str, ...] | None] = keep_all
 
@@ -258,10 +261,16 @@ def _train(family: Family, model_config: Any, train_config: Any, world: World, d
     step = in_precision(family.step(run), device, getattr(train_config, "precision", "fp32"))
     if any(True for m in modules.values() for _ in m.buffers()) and world.active:
         step = _following_buffers(step, modules, world)
+    def end_of_epoch() -> dict[str, float]:
+        metrics = family.evaluate(run) if family.evaluate else {}
+        if family.finish is not None and state.epoch + 1 == train_config.epochs:  # the last epoch, before its save
+            metrics = {**metrics, **family.finish(run)}
+        return metrics
+
     arch = getattr(model_config, "arch", None)
     fit(
         step, batches, state, train_config.epochs, max_steps=max_steps,
-        evaluate=(lambda: family.evaluate(run)) if family.evaluate else None, save=save if out else None,
+        evaluate=end_of_epoch if family.evaluate or family.finish else None, save=save if out else None,
         save_every=save_every, callback=after_epoch, progress=progress and world.is_main,
         desc=f"{family.name}-{arch}" if arch else family.name,
         combine=(lambda running: mean_over_processes(running, world)) if world.active else None,

@@ -53,7 +53,7 @@ def test_requested_dataset_reads_the_url_then_the_environment(monkeypatch) -> No
 
 
 @pytest.mark.parametrize("name, tabs", [
-    ("cvae", ["latent plane", "conv CVAE", "thickness + slant"]),
+    ("cvae", ["latent plane", "conv CVAE", "fitted prior", "thickness + slant"]),
     ("cgan", ["conv cGAN", "MLP CGAN"]),
     ("stylegan", ["StyleGAN", "thickness + slant"]),
     ("mixing", ["blend", "crossover"]),

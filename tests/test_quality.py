@@ -13,7 +13,7 @@ from genlib.losses import d_hinge_loss
 from genlib.models import cgan_train
 from genlib.models.cgan import CGANConfig, build_cgan, conv_config
 from genlib.models.cgan_projection import ProjectionDiscriminator, largest_singular_value
-from genlib.quality import ablation_table, plus_model, plus_train, row_name, variants
+from genlib.quality import ablation_display, ablation_table, plus_model, plus_train, row_name, variants
 
 
 def strokes(b: int = 6) -> torch.Tensor:
@@ -198,3 +198,8 @@ def test_ablation_table_averages_seeds_and_scales_by_the_floor() -> None:
     assert entry["fid_x_floor"] == pytest.approx(11.0)
     assert entry["style_agreement"] == pytest.approx(0.8) and entry["style_agreement_spread"] == 0  # NaN seeds skipped
     assert row_name("report-s12") == "report" and row_name("cgan-mlp-pm1") == "cgan-mlp-pm1"
+    (shown,) = ablation_display([entry])
+    assert shown == {"technique": "hinge", "seeds": "2", "class acc.": "0.920 ± 0.020", "style agr.": "0.800", "FID": "110 ± 10",
+                     "× floor": "11.0", "diversity": "0.800 ± 0.100", "train s": "61 ± 1"}
+    (sharp,) = ablation_display(ablation_table([{**r, "sharpness": 0.5} for r in rows], ("sharpness",)), ("sharpness",))
+    assert sharp == {"technique": "hinge", "seeds": "2", "sharpness": "0.500"}

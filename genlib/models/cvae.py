@@ -15,10 +15,15 @@ encoder ``q(z | x, y) = N(mu, diag(sigma^2))`` (the K49 report, §2.2, §4.2). T
 
 ``input_order="cxs"`` puts the image between the class and style codes (the K49 report's
 §6.0.3 Architecture 2); for a dense first layer this only permutes its weight columns.
+
+``prior_components = K > 0`` gives any of them a richer prior than ``N(0, I)``: a ``K``-component
+Gaussian mixture per (class, style) cell, fitted to the training posterior after the last epoch
+(:mod:`genlib.models.latent_prior`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,10 +33,12 @@ from torch import Tensor, nn
 from genlib.config import check_choice
 from genlib.legacy import renamed_values
 from genlib.models.conditioning import label_codes, seeded_normal
+from genlib.models.latent_prior import CellMixturePrior, fit_cell_mixtures
 from genlib.runtime import evaluating
 
 IMAGE_PIXELS = 28 * 28
 ARCHS: tuple[str, ...] = ("mlp", "deep", "conv")
+PRIORS: tuple[str, ...] = ("auto", "normal", "mixture")  # what sample() draws z from
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class CVAEConfig:
     hidden_dim: int = 144  # width of the hidden layers (the K49 report: 144 = 12 x 12)
     input_order: Literal["xcs", "cxs"] = "xcs"  # encoder input concatenation order
     channels: int = 32  # conv arch: channels of the first conv (the second has twice as many)
+    prior_components: int = 0  # 0: z ~ N(0, I) (the K49 report); K > 0: a K-Gaussian mixture per (class, style), fitted after training
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS, renamed_values("cvae", "model_config.arch"))
@@ -53,11 +61,20 @@ class CVAEConfig:
         for name in ("n_classes", "n_styles", "latent_dim", "hidden_dim", "channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.prior_components < 0:
+            raise ValueError(f"prior_components must be 0 (the normal prior) or a number of mixture components >= 1, "
+                             f"got {self.prior_components}")
 
 
 def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
     """``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` and ``sigma = exp(logvar / 2)`` (the reparameterisation trick)."""
     return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+def mixture_prior(config: CVAEConfig) -> CellMixturePrior | None:
+    """The (unfitted) mixture prior of a model with ``config.prior_components > 0``, else None."""
+    c = config
+    return CellMixturePrior(c.n_classes, c.n_styles, c.prior_components, c.latent_dim) if c.prior_components else None
 
 
 def _dense_block(n_in: int, n_out: int, batch_norm: bool) -> list[nn.Module]:
@@ -90,6 +107,7 @@ class ConditionalVAE(nn.Module):
         self.fc_logvar = nn.Linear(enc_out, c.latent_dim)
         self.decoder = nn.Sequential(*decoder)
         self.fc_out = nn.Linear(dec_out, IMAGE_PIXELS)  # the K49 report's fc4 (sigmoid applied in the loss / sampler)
+        self.prior = mixture_prior(c)
 
     def encode(self, x: Tensor, classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
         """``q(z | x, y)``: returns ``(mu, logvar)``, each ``[B, latent_dim]``."""
@@ -141,6 +159,7 @@ class ConvConditionalVAE(nn.Module):
             nn.ConvTranspose2d(2 * ch, ch, 4, stride=2, padding=1), nn.BatchNorm2d(ch), nn.ReLU(),  # [B, C, 14, 14]
             nn.ConvTranspose2d(ch, 1, 4, stride=2, padding=1),  # [B, 1, 28, 28] logits
         )
+        self.prior = mixture_prior(c)
 
     def encode(self, x: Tensor, classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
         c1h, s1h = label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
@@ -161,16 +180,29 @@ def build_cvae(config: CVAEConfig) -> nn.Module:
     return ConvConditionalVAE(config) if config.arch == "conv" else ConditionalVAE(config)
 
 
-def sample(model: nn.Module, classes: Tensor, styles: Tensor, *, seed: int = 0, temperature: float = 1.0) -> Tensor:
-    """Draw ``x ~ p(x | z, y)``'s mean for ``z = T * eps``, ``eps ~ N(0, I)``: images ``[N, 1, 28, 28]`` in [0, 1].
+def sample(
+    model: nn.Module, classes: Tensor, styles: Tensor, *, seed: int = 0, temperature: float = 1.0, prior: str = "auto"
+) -> Tensor:
+    """Draw ``x ~ p(x | z, y)``'s mean for ``z`` from the prior: images ``[N, 1, 28, 28]`` in [0, 1].
 
+    ``prior``: ``"normal"`` draws ``z = T * eps``, ``eps ~ N(0, I)`` (the K49 report);
+    ``"mixture"`` draws from the model's fitted per-cell mixture (:mod:`genlib.models.latent_prior`);
+    ``"auto"`` (default) takes the mixture when the model has a fitted one, else the normal.
     ``temperature`` T < 1 draws from the centre of the prior, where the decoder has seen the most
     posterior mass: less diversity, fewer broken samples (the VAE analogue of GAN truncation).
     The noise comes from its own generator, so a seed gives the same images on any device.
     """
     if not 0.0 <= temperature <= 2.0:
         raise ValueError(f"temperature must be in [0, 2], got {temperature}")
-    z = temperature * seeded_normal((classes.shape[0], model.config.latent_dim), seed)
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+    fitted = getattr(model, "prior", None) is not None and model.prior.is_fitted
+    if prior == "mixture" and not fitted:
+        raise ValueError("prior='mixture' needs a fitted mixture prior: train with prior_components > 0 to the last epoch")
+    if fitted and prior != "normal":
+        z = model.prior.sample(classes, styles, seed, temperature)
+    else:
+        z = temperature * seeded_normal((classes.shape[0], model.config.latent_dim), seed)
     return decode_latents(model, z, classes, styles)
 
 
@@ -186,6 +218,34 @@ def reconstruct(model: nn.Module, images: Tensor, classes: Tensor, styles: Tenso
         classes, styles = classes.to(device), styles.to(device)
         mu, _ = model.encode(images.to(device), classes, styles)
         return torch.sigmoid(model.decode(mu, classes, styles))
+
+
+def posterior_means(model: nn.Module, images: Tensor, classes: Tensor, styles: Tensor, *, batch_size: int = 2000) -> Tensor:
+    """``mu(x, y)`` of every image, in batches: ``[N, latent_dim]`` float32 on the CPU."""
+    with evaluating(model) as device:
+        parts = [model.encode(images[i : i + batch_size].to(device), classes[i : i + batch_size].to(device),
+                              styles[i : i + batch_size].to(device))[0].float().cpu() for i in range(0, images.shape[0], batch_size)]
+    return torch.cat(parts) if parts else torch.zeros(0, model.config.latent_dim)
+
+
+def with_mixture_prior(model: nn.Module, n_components: int) -> nn.Module:
+    """A copy of a trained CVAE with an unfitted ``n_components`` mixture prior and the same weights
+    (``n_components = 0``: the normal prior); the original is untouched."""
+    copy = build_cvae(dataclasses.replace(model.config, prior_components=n_components))
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("prior.")}
+    missing, unexpected = copy.load_state_dict(weights, strict=False)
+    if unexpected or any(not k.startswith("prior.") for k in missing):
+        raise ValueError(f"the weights do not fit the model: missing {missing}, unexpected {unexpected}")
+    return copy.to(next(model.parameters()).device).train(model.training)
+
+
+def fit_prior(model: nn.Module, images: Tensor, classes: Tensor, styles: Tensor, *, seed: int = 0) -> dict[str, int]:
+    """Fit ``model.prior`` (a model built with ``prior_components > 0``) to the posterior means of
+    ``images`` ``[N, 1, 28, 28]`` with their labels; returns the cell counts of
+    :func:`~genlib.models.latent_prior.fit_cell_mixtures`."""
+    if getattr(model, "prior", None) is None:
+        raise ValueError("this CVAE has the normal prior (prior_components=0): build it with prior_components > 0 to fit a mixture")
+    return fit_cell_mixtures(model.prior, posterior_means(model, images, classes, styles), classes, styles, seed=seed)
 
 
 def latent_grid(span: float = 2.5, n: int = 9) -> Tensor:

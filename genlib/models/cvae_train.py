@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from genlib.config import check_range
 from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.losses import elbo_loss
-from genlib.models.cvae import CVAEConfig, build_cvae, sample
+from genlib.models.cvae import CVAEConfig, build_cvae, fit_prior, sample
 from genlib.runtime import check_compute, evaluating
 from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import StepFn, adam
@@ -103,6 +103,16 @@ def _validate(run: Run) -> dict[str, float]:
     return {"val_loss": metrics["loss"], "val_mse": metrics["mse"]}
 
 
+def _finish(run: Run) -> dict[str, float]:
+    """Fit the mixture prior (``prior_components > 0``) to the training split's posterior means."""
+    model = run.modules["model"]
+    if getattr(model, "prior", None) is None:
+        return {}
+    train = run.data.train
+    counts = fit_prior(model, train.images, train.classes, train.styles, seed=run.train_config.seed)
+    return {"prior_cells_fitted": float(counts["cell"])}
+
+
 FAMILY = Family(
     name="cvae",
     description="conditional VAE (the K49 report's MLP CVAE, its deep Architecture 3, a convolutional one)",
@@ -114,6 +124,7 @@ FAMILY = Family(
     sampler=("model",),
     sample=sample,
     evaluate=_validate,
+    finish=_finish,
 )
 train = FAMILY.train  # train(model_config, train_config, *, data, out, resume, max_steps, save_every, slim, progress, callback)
 load = FAMILY.load  # load(path, device="cpu") -> Loaded; history rows hold loss/reconstruction/kl, val_loss, val_mse
