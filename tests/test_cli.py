@@ -86,6 +86,10 @@ def test_unknown_things_give_clear_errors(capsys) -> None:
     assert "unknown family 'gan': allowed cgan, classifier, cvae, stylegan" in capsys.readouterr().err
     assert main(["train", "cvae", "--dataset", "imagenet", "--epochs", "1", "--out", "/tmp/never.safetensors"]) == 1
     assert "unknown dataset 'imagenet'" in capsys.readouterr().err
+    assert main(["experiments", "--suite", "prior", "--only", "beta1-s0"]) == 1
+    assert "--only applies to the report and quality suites" in one_line(capsys.readouterr().err)
+    assert main(["train", "cvae", "--prior-components", "-2", "--epochs", "1"]) == 1
+    assert "prior_components must be 0 (the normal prior) or a number of mixture components >= 1, got -2" in one_line(capsys.readouterr().err)
     assert main(["train", "cvae", "--arch", "transformer"]) == 2  # a usage error: one line, no usage dump
     assert capsys.readouterr().err.strip().splitlines() == [
         "genlib train: error: argument --arch: invalid choice: 'transformer' (choose from 'mlp', 'deep', 'conv') "

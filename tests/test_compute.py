@@ -59,6 +59,16 @@ def test_channels_last_is_the_same_math_and_resumes_exactly(tiny_data, tmp_path)
     for row, row_nchw in zip(straight.history, nchw.history):  # other kernels, other rounding: the same losses
         for k in ("loss", "val_loss", "val_mse"):
             assert row[k] == pytest.approx(row_nchw[k], rel=1e-3), k
+    cvae_train.train(CONV_CVAE, nhwc_config, data=tiny_data, out=path, resume=path, progress=False)
+    loaded = cvae_train.load(path)  # trained in NHWC: loaded in NHWC, sampling as the run's own module does
+    wide = [m for m in loaded.model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1]  # C = 1: both layouts at once
+    assert wide and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in wide)
+    c, s = torch.arange(6) % 49, torch.arange(6) % 2
+    assert torch.allclose(loaded.sample(c, s, seed=2), cvae_train.FAMILY.sample(full.eval(), c, s, seed=2), atol=1e-5)
+    plain = tmp_path / "plain.safetensors"
+    cvae_train.train(CONV_CVAE, cvae_train.CVAETrainConfig(**base), data=tiny_data, out=plain, progress=False)
+    conv = next(m for m in cvae_train.load(plain).model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -72,3 +82,16 @@ def test_bad_compute_fields_are_one_line_errors(bad, message) -> None:
             config(**bad)
     with pytest.raises(ValueError, match="compile=True cannot train loss='wgan-gp'"):
         cgan_train.CGANTrainConfig(compile=True, loss="wgan-gp")
+
+
+def test_bf16_sampling_is_float32_and_close_to_fp32(tiny_data, tmp_path) -> None:
+    path = tmp_path / "cvae.safetensors"
+    cvae_train.train(CONV_CVAE, cvae_train.CVAETrainConfig(epochs=1, batch_size=32), data=tiny_data, out=path, progress=False)
+    loaded = cvae_train.load(path)
+    c, s = torch.arange(20) % 49, torch.arange(20) % 2
+    fp32, bf16 = loaded.sample(c, s, seed=1), loaded.sample(c, s, seed=1, precision="bf16")
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
+    assert torch.equal(bf16, loaded.sample(c, s, seed=1, precision="bf16"))
+    assert 0 < (fp32 - bf16).abs().mean() < 0.01  # other arithmetic, the same images
+    with pytest.raises(ValueError, match="precision must be one of"):
+        loaded.sample(c, s, precision="fp16")
