@@ -114,3 +114,35 @@ def test_with_mixture_prior_keeps_the_weights_and_leaves_the_original_alone() ->
     z, c, s = torch.randn(3, 4), torch.tensor([0, 5, 48]), torch.tensor([1, 0, 1])
     assert torch.equal(decode_latents(plain, z, c, s), decode_latents(mixed, z, c, s))
     assert torch.equal(decode_latents(with_mixture_prior(mixed, 0), z, c, s), decode_latents(plain, z, c, s))
+
+
+def test_the_prior_ablation_runs_end_to_end_and_reuses_its_models(tmp_path, monkeypatch) -> None:
+    from genlib import prior_ablation
+    from genlib.data.datasets import DataConfig, prepare_dataset
+    from genlib.experiments import ExperimentBudget
+    from genlib.quality import ablation_table
+
+    budget = ExperimentBudget(conv_cvae_epochs=1, n_per_cell=4, limit=600)
+    rows = prior_ablation.run_prior_ablation("mnist5k", budget, tmp_path)  # real digits: 10 classes x 2 styles
+    names = [r["name"] for r in rows]
+    expected = [n for b in prior_ablation.BETAS for s in prior_ablation.SEEDS for n in prior_ablation.row_names(b, s)]
+    assert names == ["real (held-out)", *expected] and rows[0]["sharpness"] == 1.0
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["beta1-cell3-s0"]["fid"] != by_name["beta1-normal-s0"]["fid"]  # the prior changes the samples
+    assert all(0 < r["sharpness"] < 2 for r in rows) and by_name["beta3-normal-s1"]["kl_weight"] == 3.0
+    table = ablation_table(rows, prior_ablation.PRIOR_METRICS)
+    assert [t["technique"] for t in table][:2] == ["beta3-normal", "beta3-cell1"] and all(t["seeds"] == 2 for t in table)
+    saved, grids = prior_ablation.load_prior_results(tmp_path)
+    assert [r["name"] for r in saved] == names and {"real", "beta1-cell3", "beta3-reconstruction"} <= set(grids)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["beta1-s0.safetensors", "beta1-s1.safetensors",
+                                                                            "beta3-s0.safetensors", "beta3-s1.safetensors"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored model with the same configs was trained again")
+
+    monkeypatch.setattr(cvae_train, "train", no_training)
+    prepared = prepare_dataset(DataConfig(dataset="mnist5k", limit=600))
+    config = prior_ablation.conv_cvae(prepared.n_classes, prepared.n_styles)
+    train_config = cvae_train.CVAETrainConfig(data=prepared.config, epochs=1, kl_weight=1.0, seed=0)
+    model, seconds = prior_ablation._trained(tmp_path / "checkpoints" / "beta1-s0.safetensors", config, train_config, prepared, False)
+    assert seconds > 0 and model.config == config
