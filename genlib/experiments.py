@@ -138,7 +138,7 @@ def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_clas
     raise ValueError(f"unknown suite {suite!r}: allowed {', '.join(SUITES)}")
 
 
-def _finished(path: Path, exp: Experiment) -> bool:
+def finished(path: Path, exp: Experiment) -> bool:
     """Whether ``path`` is a checkpoint of exactly ``exp``'s configs that completed its epochs."""
     if not path.is_file():
         return False
@@ -162,7 +162,7 @@ def _same_config(saved: dict[str, Any], config: Any, family: str = "*", kind: st
     return back == config
 
 
-def _train_and_store(exp: Experiment, data: PreparedData, stored: Path, snapshots: Path, scratch: Path, progress: bool) -> None:
+def train_and_store(exp: Experiment, data: PreparedData, stored: Path, snapshots: Path, scratch: Path, progress: bool) -> None:
     """Train ``exp`` in ``scratch`` and keep its sampler's weights, in float16, at ``stored`` (and the
     MLP CGANs' snapshot grids as ``snapshots/<name>.npz``)."""
     from genlib.models.snapshots import ARCHIVE
@@ -182,7 +182,7 @@ def _train_and_store(exp: Experiment, data: PreparedData, stored: Path, snapshot
         atomic_write_bytes(snapshots / f"{exp.name}.npz", archive.read_bytes())
 
 
-def _real_row(base: PreparedData, classifier: Any, reference: E.RealReference, budget: ExperimentBudget) -> tuple[dict[str, Any], np.ndarray]:
+def real_row(base: PreparedData, classifier: Any, reference: E.RealReference, budget: ExperimentBudget) -> tuple[dict[str, Any], np.ndarray]:
     """The ceiling row (real held-out images through the same protocol, without repeats) and its sample grid."""
     real = E.real_sampler(base, reference)
     n_real = max(2, min(budget.n_per_cell, E.smallest_cell(base, reference)))
@@ -293,8 +293,8 @@ def run_experiments(
     classifier = load_or_train_classifier(dataset, data=base, progress=progress)
     reference = E.real_reference(base, classifier.model, budget.seed)
     datasets: dict[DataConfig, PreparedData] = {base.config: base}
-    real_row, real_grid = _real_row(base, classifier, reference, budget)
-    rows, grids, caption = [real_row], {"real": real_grid}, _caption(base, budget, classifier, suite)
+    real, real_grid = real_row(base, classifier, reference, budget)
+    rows, grids, caption = [real], {"real": real_grid}, _caption(base, budget, classifier, suite)
     run = {
         "dataset": dataset, "suite": suite, "synthetic": base.synthetic, "budget": dataclasses.asdict(budget), "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(), "classifier": classifier.test_metrics,
@@ -313,8 +313,8 @@ def run_experiments(
             if data_config not in datasets:
                 datasets[data_config] = prepare_dataset(data_config)
             data = datasets[data_config]
-            if not _finished(path, exp):
-                _train_and_store(exp, data, path, out / SNAPSHOTS, Path(tmp), progress)
+            if not finished(path, exp):
+                train_and_store(exp, data, path, out / SNAPSHOTS, Path(tmp), progress)
             row = E.evaluate_checkpoint(path, n_per_cell=budget.n_per_cell, seed=budget.seed, data=data,
                                         classifier=classifier.model, reference=reference, name=exp.name)
             rows = _put_row(rows, row, order=names)

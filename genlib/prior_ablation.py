@@ -28,7 +28,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,17 +38,17 @@ from genlib import evaluation as E
 from genlib import metrics as M
 from genlib import tables as T
 from genlib.atomic import atomic_write_npz, atomic_write_text
-from genlib.checkpoint import load_checkpoint, rewrite_checkpoint
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.models import cvae_train
 from genlib.models.conditioning import ordered_labels
-from genlib.models.cvae import CVAEConfig, fit_prior, reconstruct, sample, with_mixture_prior
+from genlib.experiments import GRID_CLASSES, GRID_PER_CELL, Experiment, finished, real_row, train_and_store
+from genlib.models.cvae import CVAEConfig, posterior_means, reconstruct, sample, with_mixture_prior
+from genlib.models.latent_prior import fit_cell_mixtures
 
 BETAS = (3.0, 1.0)  # kl_weight of each trained model: the shipped beta-CVAE's, then the ELBO's
 COMPONENTS = (1, 3, 5)  # Gaussians per (class, style) cell of the mixture rows
 SEEDS = (0, 1)  # training seeds (added to the budget's)
 PRIOR_METRICS = ("cond_accuracy", "style_agreement", "fid", "diversity", "sharpness", "train_seconds")
-GRID_CLASSES = 10  # classes in each row's sample grid (samples.npz): x styles x 2
 
 
 def conv_cvae(n_classes: int, n_styles: int) -> CVAEConfig:
@@ -62,20 +62,13 @@ def row_names(kl_weight: float, seed: int) -> list[str]:
     return [f"{head}-{p}-s{seed}" for p in ("normal", *(f"cell{k}" for k in COMPONENTS), "reconstruction")]
 
 
-def _trained(path: Path, model_config: CVAEConfig, train_config: cvae_train.CVAETrainConfig, data: PreparedData,
-             progress: bool) -> tuple[nn.Module, float]:
-    """The model stored at ``path`` if it has these configs and finished, else trained now and stored
-    there (float16 weights). Returns ``(model, training seconds)``."""
-    if path.is_file():
-        ckpt = load_checkpoint(path)
-        if ckpt.model_config == dataclasses.asdict(model_config) and ckpt.train_config == dataclasses.asdict(train_config) \
-                and ckpt.state.get("epoch", 0) >= train_config.epochs:
-            return cvae_train.load(path).model, float(ckpt.state.get("seconds", 0.0))
-    with tempfile.TemporaryDirectory(prefix="genlib-prior-") as tmp:
-        full = Path(tmp) / path.name
-        cvae_train.train(model_config, train_config, data=data, out=full, slim=True, progress=progress)
-        rewrite_checkpoint(full, path, slim=True, half=True)
-    loaded = cvae_train.load(path)
+def _trained(exp: Experiment, stored: Path, data: PreparedData, progress: bool) -> tuple[nn.Module, float]:
+    """The model of ``exp`` stored at ``stored`` if it finished with these configs, else trained now and
+    stored there (float16 weights, as every experiment's). Returns ``(model, training seconds)``."""
+    if not finished(stored, exp):
+        with tempfile.TemporaryDirectory(prefix="genlib-prior-") as tmp:
+            train_and_store(exp, data, stored, Path(tmp) / "snapshots", Path(tmp), progress)
+    loaded = cvae_train.load(stored)
     return loaded.model, float(loaded.state.seconds)
 
 
@@ -83,9 +76,10 @@ def _samplers(model: nn.Module, data: PreparedData, real: E.SampleFn, seed: int)
     """``row's prior name -> sampler`` for one trained model: normal, each mixture, reconstructions."""
     out: dict[str, E.SampleFn] = {"normal": lambda c, s, sd: sample(model, c, s, seed=sd, prior="normal")}
     train = data.train
+    latents = posterior_means(model, train.images, train.classes, train.styles)  # encoded once, fitted by every K
     for k in COMPONENTS:
         mixed = with_mixture_prior(model, k)
-        fit_prior(mixed, train.images, train.classes, train.styles, seed=seed)
+        fit_cell_mixtures(mixed.prior, latents, train.classes, train.styles, seed=seed)
         out[f"cell{k}"] = lambda c, s, sd, m=mixed: sample(m, c, s, seed=sd, prior="mixture")
     out["reconstruction"] = lambda c, s, sd: reconstruct(model, real(c, s, sd), c, s)  # held-out images of half B
     return out
@@ -103,13 +97,13 @@ def _recording(sample_fn: E.SampleFn, kept: list[Tensor]) -> E.SampleFn:
 
 
 def _grid(sample_fn: E.SampleFn, data: PreparedData, seed: int) -> np.ndarray:
-    classes, styles = ordered_labels(min(GRID_CLASSES, data.n_classes), data.n_styles, 2)
+    """uint8 ``[GRID_CLASSES * styles * GRID_PER_CELL, 28, 28]``: the first classes, every style, as the experiments' grids."""
+    classes, styles = ordered_labels(min(GRID_CLASSES, data.n_classes), data.n_styles, GRID_PER_CELL)
     return (sample_fn(classes, styles, seed)[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
 def run_prior_ablation(
     dataset: str, budget: Any, out_dir: str | Path, *, checkpoint_dir: str | Path | None = None, progress: bool = False,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``len(BETAS) x len(SEEDS)`` conv CVAEs for ``budget.conv_cvae_epochs`` epochs and
     evaluate each with every prior (module docstring); write ``results.csv`` / ``results.md``,
@@ -126,14 +120,15 @@ def run_prior_ablation(
     keep = Path(checkpoint_dir) if checkpoint_dir is not None else out / "checkpoints"
     keep.mkdir(parents=True, exist_ok=True)
     data = prepare_dataset(DataConfig(dataset=dataset, limit=budget.limit))
-    classifier = load_or_train_classifier(dataset, data=data, progress=progress).model
+    judge = load_or_train_classifier(dataset, data=data, progress=progress)
+    classifier = judge.model
     reference = E.real_reference(data, classifier, budget.seed)
     real = E.real_sampler(data, reference)
     real_edges = M.edge_strength(data.test.images[torch.as_tensor(reference.index_b)])
-    n_real = max(2, min(budget.n_per_cell, E.smallest_cell(data, reference)))
-    real_row = E.evaluate_sampler(real, data, classifier, n_per_cell=n_real, seed=budget.seed, reference=reference)
-    rows: list[dict[str, Any]] = [{"name": "real (held-out)", "family": "data", "dataset": dataset, **real_row, "sharpness": 1.0}]
-    grids = {"real": _grid(real, data, budget.seed)}
+    n_real = max(2, min(budget.n_per_cell, E.smallest_cell(data, reference)))  # half B's images of each cell, without repeats
+    ceiling, real_grid = real_row(data, judge, reference, budget)
+    rows: list[dict[str, Any]] = [{**ceiling, "sharpness": 1.0}]
+    grids = {"real": real_grid}
     run: dict[str, Any] = {"dataset": dataset, "suite": "prior", "synthetic": data.synthetic, "budget": dataclasses.asdict(budget),
                            "threads": torch.get_num_threads(), "real_edge_strength": real_edges, "models": {}}
     tic = time.perf_counter()
@@ -143,7 +138,8 @@ def run_prior_ablation(
             model_config = conv_cvae(data.n_classes, data.n_styles)
             train_config = cvae_train.CVAETrainConfig(data=data.config, epochs=budget.conv_cvae_epochs, kl_weight=kl_weight, seed=seed)
             name = f"beta{kl_weight:g}-s{seed}"
-            model, seconds = _trained(keep / f"{name}.safetensors", model_config, train_config, data, progress)
+            exp = Experiment(name, "cvae", model_config, train_config, f"conv CVAE, beta {kl_weight:g}, training seed {seed}")
+            model, seconds = _trained(exp, keep / f"{name}.safetensors", data, progress)
             run["models"][name] = {"model_config": dataclasses.asdict(model_config), "train_config": dataclasses.asdict(train_config)}
             for prior, sample_fn in _samplers(model, data, real, seed).items():
                 kept: list[Tensor] = []
@@ -156,8 +152,6 @@ def run_prior_ablation(
                 rows.append(row)
                 if offset == 0:
                     grids[f"beta{kl_weight:g}-{prior}"] = _grid(sample_fn, data, budget.seed)
-                if on_row is not None:
-                    on_row(row)
             run["seconds"] = time.perf_counter() - tic
             _write(out, rows, grids, run, ablation_display(ablation_table(rows, PRIOR_METRICS), PRIOR_METRICS))
     return rows

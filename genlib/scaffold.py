@@ -261,6 +261,7 @@ def _train(family: Family, model_config: Any, train_config: Any, world: World, d
     step = in_precision(family.step(run), device, getattr(train_config, "precision", "fp32"))
     if any(True for m in modules.values() for _ in m.buffers()) and world.active:
         step = _following_buffers(step, modules, world)
+
     def end_of_epoch() -> dict[str, float]:
         metrics = family.evaluate(run) if family.evaluate else {}
         if family.finish is not None and state.epoch + 1 == train_config.epochs:  # the last epoch, before its save

@@ -119,7 +119,7 @@ def test_with_mixture_prior_keeps_the_weights_and_leaves_the_original_alone() ->
 def test_the_prior_ablation_runs_end_to_end_and_reuses_its_models(tmp_path, monkeypatch) -> None:
     from genlib import prior_ablation
     from genlib.data.datasets import DataConfig, prepare_dataset
-    from genlib.experiments import ExperimentBudget
+    from genlib.experiments import Experiment, ExperimentBudget
     from genlib.quality import ablation_table
 
     budget = ExperimentBudget(conv_cvae_epochs=1, n_per_cell=4, limit=600)
@@ -140,9 +140,10 @@ def test_the_prior_ablation_runs_end_to_end_and_reuses_its_models(tmp_path, monk
     def no_training(*args, **kwargs):
         raise AssertionError("a stored model with the same configs was trained again")
 
-    monkeypatch.setattr(cvae_train, "train", no_training)
+    monkeypatch.setattr(prior_ablation, "train_and_store", no_training)
     prepared = prepare_dataset(DataConfig(dataset="mnist5k", limit=600))
     config = prior_ablation.conv_cvae(prepared.n_classes, prepared.n_styles)
     train_config = cvae_train.CVAETrainConfig(data=prepared.config, epochs=1, kl_weight=1.0, seed=0)
-    model, seconds = prior_ablation._trained(tmp_path / "checkpoints" / "beta1-s0.safetensors", config, train_config, prepared, False)
+    exp = Experiment("beta1-s0", "cvae", config, train_config, "")
+    model, seconds = prior_ablation._trained(exp, tmp_path / "checkpoints" / "beta1-s0.safetensors", prepared, False)
     assert seconds > 0 and model.config == config
