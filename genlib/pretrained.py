@@ -102,6 +102,11 @@ RECIPES: dict[str, Recipe] = {
             "(~30 min on one CPU thread)",
         ),
         Recipe(
+            "stylegan_long_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(epochs=18),
+            "stylegan_kana49 shown 2.25x as many images (385k: 18 passes over the training split; the extra "
+            "images all go to the last, 32x32, phase), ~65 min on one CPU thread",
+        ),
+        Recipe(
             "stylegan_slant_kana49", "stylegan", StyleGANConfig(n_styles=4),
             StyleGANTrainConfig(data=DataConfig(condition="thickness+slant")),
             "the conditional StyleGAN conditioned on thickness and slant (4 style codes: thick + 2 * slanted), "

@@ -36,7 +36,7 @@ from genlib.distributed import (
     SOLO, World, average_gradients, barrier, broadcast_modules, joined, main_first, mean_over_processes, other_ranks_rng, restore_rank_rng, seed_rank,
 )
 from genlib.runtime import autocast, get_device, in_precision, prepare_modules, seed_everything
-from genlib.training import StepFn, TrainResult, TrainState, fit
+from genlib.training import Metric, StepFn, TrainResult, TrainState, fit
 
 Modules = dict[str, nn.Module]
 Optimizers = dict[str, torch.optim.Optimizer]
@@ -104,7 +104,7 @@ class Family:
             config has ``data``, ``epochs``, ``batch_size``, ``seed`` and ``device``.
         build: ``(model_config, train_config) -> modules``, fresh and on the CPU, by checkpoint name.
         optimizers: ``(modules, train_config) -> optimizers``, by checkpoint name.
-        step: ``run -> step_fn``; ``step_fn(batch) -> {metric: float}`` does one optimisation step.
+        step: ``run -> step_fn``; ``step_fn(batch) -> {metric: 0-dim tensor or float}`` does one optimisation step.
         sampler: module names in order of preference; the first one present samples (``Loaded.model``).
         sample: ``(model, classes [N], styles [N], *, seed, **options) -> images [N, C, H, W] in [0, 1]``;
             None for a family that does not generate (the classifier).
@@ -284,7 +284,7 @@ def _train(family: Family, model_config: Any, train_config: Any, world: World, d
 def _following_buffers(step: StepFn, modules: Modules, world: World) -> StepFn:
     """``step``, after which every process takes process 0's buffers (batch-norm statistics, ``w_avg``), as DDP does."""
 
-    def synced(batch: tuple[Tensor, ...]) -> dict[str, float]:
+    def synced(batch: tuple[Tensor, ...]) -> dict[str, Metric]:
         metrics = step(batch)
         broadcast_modules(modules.values(), world, parameters=False)
         return metrics

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from genlib.data.batches import TensorBatches
 
-StepFn = Callable[[tuple[Tensor, ...]], dict[str, float]]
+Metric = Tensor | float  # a 0-dim tensor (left on its device) or a Python number
+StepFn = Callable[[tuple[Tensor, ...]], dict[str, Metric]]
 
 
 def adam(module: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
@@ -60,13 +61,37 @@ class TrainState:
         return cls(**d)
 
 
-def _check_finite(metrics: dict[str, float], state: TrainState) -> None:
+def _check_finite(metrics: dict[str, float], state: TrainState, since: int | None = None) -> None:
+    """Raise :class:`TrainingDiverged` if a metric (or a running sum of one) is NaN or infinite."""
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     if bad:
+        where = f"step {state.step}" if since is None or since >= state.step - 1 else f"steps {since + 1}-{state.step}"
         raise TrainingDiverged(
-            f"training diverged at epoch {state.epoch + 1}, step {state.step}: {bad}. "
+            f"training diverged at epoch {state.epoch + 1}, {where}: {bad}. "
             "The last saved checkpoint is kept; lower the learning rate or try another seed."
         )
+
+
+class RunningSums:
+    """The epoch's metric sums, kept where the metrics are (the GPU, say) so a step never waits for the host.
+
+    ``add`` is one float64 addition per metric on the metric's device; ``read`` is the one host
+    sync, done every ``sync_every`` steps, at saves and at the epoch's end. Float64 sums of the
+    same per-step values in the same order: the sums are bit-identical however often they are read,
+    so a resumed run's history equals an uninterrupted run's.
+    """
+
+    def __init__(self, start: dict[str, float]):
+        self.sums: dict[str, Tensor] = {k: torch.tensor(v, dtype=torch.float64) for k, v in start.items()}
+
+    def add(self, metrics: dict[str, Metric]) -> None:
+        for k, v in metrics.items():
+            v = torch.as_tensor(v).detach().to(torch.float64)  # float32 → float64 is exact
+            s = self.sums.get(k)
+            self.sums[k] = v if s is None else s.to(v.device) + v
+
+    def read(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.sums.items()}
 
 
 def fit(
@@ -83,11 +108,13 @@ def fit(
     progress: bool = True,
     desc: str = "train",
     combine: Callable[[dict[str, float]], dict[str, float]] | None = None,
+    sync_every: int = 25,
 ) -> TrainState:
     """Train until ``epochs`` epochs are done (or ``max_steps`` steps), resuming from ``state``.
 
     Args:
-        step_fn: ``batch -> {metric: float}``; does forward, backward and the optimizer step(s).
+        step_fn: ``batch -> {metric: 0-dim tensor or float}``; does forward, backward and the
+            optimizer step(s). Tensors stay on their device: no step waits for the host.
         batches: the training split; ``batches.epoch(e, start)`` gives epoch ``e`` from batch ``start``.
         state: progress so far (a fresh ``TrainState()`` to start); updated in place and returned.
         epochs: total epochs to reach (not additional epochs).
@@ -99,6 +126,9 @@ def fit(
         progress: show a tqdm bar (notebook-aware).
         combine: maps the epoch's running metric sums to their mean over the training processes
             (:func:`genlib.distributed.mean_over_processes`), before each save and at each epoch end.
+        sync_every: read the metric sums on the host (NaN check, progress bar) every this many
+            steps, and at every save and epoch end; a NaN is caught at most this many steps late,
+            and never saved.
     Returns:
         ``state``, whose ``history`` has one row per epoch: mean step metrics, evaluation metrics,
         ``epoch`` (1-based) and ``seconds``.
@@ -109,35 +139,47 @@ def fit(
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"max_steps must be >= 0 or None, got {max_steps}")
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be >= 1, got {sync_every}")
     while state.epoch < epochs:
         if max_steps is not None and state.step >= max_steps:
             break
         bar = tqdm(total=len(batches), initial=state.batch, desc=f"{desc} {state.epoch + 1}/{epochs}", disable=not progress, leave=False)
+        sums, synced = RunningSums(state.running), state.step
+
+        def sync() -> None:  # the host reads the sums: one wait per sync_every steps
+            nonlocal synced
+            state.running = sums.read()
+            _check_finite(state.running, state, since=synced)
+            synced = state.step
+            bar.set_postfix({k: f"{v / max(state.batch, 1):.4g}" for k, v in state.running.items()}, refresh=False)
+
         tic = time.perf_counter()
         for batch in batches.epoch(state.epoch, start=state.batch):
-            metrics = {k: float(v) for k, v in step_fn(batch).items()}
-            _check_finite(metrics, state)
-            for k, v in metrics.items():
-                state.running[k] = state.running.get(k, 0.0) + v
+            sums.add(step_fn(batch))
             state.batch += 1
             state.step += 1
             state.images_seen += batch[0].shape[0] * batches.ranks  # every process's shard holds as many
             bar.update(1)
-            if state.step % 10 == 0 or state.batch == len(batches):
-                bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
             stop = max_steps is not None and state.step >= max_steps
+            saving = save is not None and state.batch < len(batches) and (stop or (save_every and state.step % save_every == 0))
+            if saving or state.step - synced >= sync_every:
+                sync()
             if stop or (save_every and state.step % save_every == 0):
                 toc = time.perf_counter()
                 state.epoch_seconds += toc - tic
                 state.seconds += toc - tic
                 tic = toc
-                if save is not None and state.batch < len(batches):
+                if saving:
                     if combine is not None:
                         state.running = combine(state.running)
+                        sums = RunningSums(state.running)
                     save(state)
             if stop and state.batch < len(batches):
+                sync()
                 bar.close()
                 return state
+        sync()
         bar.close()
         toc = time.perf_counter()
         state.epoch_seconds += toc - tic

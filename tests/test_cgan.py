@@ -142,8 +142,8 @@ def test_joint_step_equals_the_k49_report_loop() -> None:
     G2.zero_grad()
     loss_g.backward()
     opt_g2.step()
-    assert metrics["d_loss"] == pytest.approx(loss_d.item(), rel=1e-5)
-    assert metrics["g_loss"] == pytest.approx(loss_g.item(), rel=1e-5)
+    assert float(metrics["d_loss"]) == pytest.approx(loss_d.item(), rel=1e-5)
+    assert float(metrics["g_loss"]) == pytest.approx(loss_g.item(), rel=1e-5)
     for a, b in zip([*G.parameters(), *D.parameters()], [*G2.parameters(), *D2.parameters()]):
         assert torch.allclose(a, b, atol=1e-6)
 

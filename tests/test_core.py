@@ -59,6 +59,42 @@ def test_fit_history_budget_and_divergence() -> None:
     assert saved == []  # the last good checkpoint is never overwritten by a diverged state
 
 
+def test_fit_reads_device_sums_in_bulk_with_identical_results() -> None:
+    """Step metrics may be 0-dim tensors; fit reads their sums every sync_every steps, and the
+    history is bit-identical however often it reads them (and to plain float metrics)."""
+    batches = TensorBatches((torch.arange(24).float(),), batch_size=2)  # 12 steps per epoch
+
+    def step(batch):
+        return {"loss": (batch[0] / 3).sum().sin(), "lr": 0.1}  # a float32 tensor and a Python number
+
+    histories = [fit(step, batches, TrainState(), epochs=2, progress=False, sync_every=n).history for n in (1, 5, 100)]
+    as_floats = fit(lambda b: {k: float(v) for k, v in step(b).items()}, batches, TrainState(), epochs=2, progress=False).history
+    strip = [[{k: v for k, v in row.items() if k != "seconds"} for row in h] for h in [*histories, as_floats]]
+    assert strip[0] == strip[1] == strip[2] == strip[3]
+    # stopped mid-epoch at a step that is no multiple of sync_every, then resumed: the same history
+    part = fit(step, batches, TrainState(), epochs=2, max_steps=7, progress=False, sync_every=5)
+    assert part.step == 7 and set(part.running) == {"loss", "lr"}
+    resumed = fit(step, batches, TrainState.from_dict(json.loads(json.dumps(part.to_dict()))), epochs=2, progress=False, sync_every=5)
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in resumed.history] == strip[0]
+    with pytest.raises(ValueError, match="sync_every must be >= 1, got 0"):
+        fit(step, batches, TrainState(), epochs=1, progress=False, sync_every=0)
+
+
+def test_fit_catches_a_nan_between_syncs_and_never_saves_it() -> None:
+    batches = TensorBatches((torch.arange(40).float(),), batch_size=1)
+    saved: list[int] = []
+
+    calls: list[int] = []
+
+    def step(batch):  # finite for steps 1-12, NaN from step 13 on
+        calls.append(1)
+        return {"loss": torch.tensor(float("nan") if len(calls) > 12 else 1.0)}
+
+    with pytest.raises(TrainingDiverged, match=r"steps 11-20"):  # read at step 10 (fine), then at step 20
+        fit(step, batches, TrainState(), epochs=1, progress=False, sync_every=10, save=lambda st: saved.append(st.step), save_every=10)
+    assert saved == [10]  # the good state at step 10 was saved; nothing after the NaN
+
+
 def test_train_state_round_trips_through_json() -> None:
     state = TrainState(epoch=2, step=10, history=[{"epoch": 1, "loss": 1.5}], extra={"alpha": 0.5})
     assert TrainState.from_dict(json.loads(json.dumps(state.to_dict()))) == state

@@ -122,7 +122,8 @@ def test_kl_weight_scales_only_the_kl_gradient() -> None:
     metrics = cvae_train.elbo_step(model, torch.optim.SGD(model.parameters(), lr=lr), kl_weight=beta)((x, c, s))
     for p0, p, gr, gk in zip(before, model.parameters(), g_rec, g_kl):
         torch.testing.assert_close(p0 - p.detach(), lr * (gr + beta * gk), atol=1e-6, rtol=1e-4)
-    assert metrics["loss"] == pytest.approx(metrics["reconstruction"] + metrics["kl"], rel=1e-5)  # reported: the plain -ELBO
+    m = {k: float(v) for k, v in metrics.items()}
+    assert m["loss"] == pytest.approx(m["reconstruction"] + m["kl"], rel=1e-5)  # reported: the plain -ELBO
 
 
 @pytest.mark.parametrize("bad", [{"kl_weight": -1.0}, {"lr": 0.0}, {"batch_size": 0}, {"epochs": -1}])

@@ -146,7 +146,7 @@ def test_r1_penalty_is_reported_and_matches_its_formula() -> None:
     expected = grad.pow(2).flatten(1).sum(1).mean().item()  # E ||grad_x D(x|y)||^2
     step = cgan_train.adversarial_step(g, d, torch.optim.Adam(g.parameters(), 1e-12), torch.optim.Adam(d.parameters(), 1e-12), tc)
     metrics = step((x, c, s))
-    assert metrics["r1"] == pytest.approx(expected, rel=1e-4)
+    assert float(metrics["r1"]) == pytest.approx(expected, rel=1e-4)
 
 
 def test_plus_training_runs_and_resumes_exactly(tiny_data, tmp_path) -> None:

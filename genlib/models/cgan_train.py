@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -119,7 +119,7 @@ def adversarial_step(
     train_config: CGANTrainConfig,
     ema: nn.Module | None = None,
     start_step: int = 0,
-) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
+) -> StepFn:
     """One CGAN step on a batch ``(images [B,1,28,28] in [0,1], classes [B], styles [B])``.
 
     ``start_step`` is the number of steps already taken (a resumed run), for the EMA warm-up.
@@ -144,28 +144,28 @@ def adversarial_step(
         z = torch.randn(classes.shape[0], mc.latent_dim, device=classes.device)  # z ~ N(0, I)
         return G(z, classes, styles), classes, styles
 
-    def d_loss_of(real: Tensor, classes: Tensor, styles: Tensor, fake: Tensor, fc: Tensor, fs: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def d_loss_of(real: Tensor, classes: Tensor, styles: Tensor, fake: Tensor, fc: Tensor, fs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if tc.r1_gamma:
             real = real.detach().requires_grad_(True)  # R1 differentiates D's verdict on the real images
         both = D(torch.cat([real, fake.detach()]), torch.cat([classes, fc]), torch.cat([styles, fs]))  # one D pass over real || fake
         real_out, fake_out = both[: real.shape[0]], both[real.shape[0] :]
         if tc.loss == "bce":  # L_D = 1/2 [BCE(D(x|y), 1) + BCE(D(G(z|y')|y'), 0)]
             loss = d_bce_loss(real_out, fake_out)
-            metrics = {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
+            metrics = {"d_real": torch.sigmoid(real_out).mean().detach(), "d_fake": torch.sigmoid(fake_out).mean().detach()}
         elif tc.loss == "hinge":  # L_D = E[max(0, 1 - D(x|y))] + E[max(0, 1 + D(G(z|y')|y'))]
             loss = d_hinge_loss(real_out, fake_out)
-            metrics = {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item()}
+            metrics = {"d_real": real_out.mean().detach(), "d_fake": fake_out.mean().detach()}
         else:
             gp = gradient_penalty(lambda x_hat: D(x_hat, classes, styles), real, fake)  # x_hat bound to the real labels
             loss = d_wasserstein_loss(real_out, fake_out) + tc.gp_weight * gp  # E[D(G(z))] - E[D(x)] + lambda * GP
-            metrics = {"d_real": real_out.mean().item(), "d_fake": fake_out.mean().item(), "gp": gp.item()}
+            metrics = {"d_real": real_out.mean().detach(), "d_fake": fake_out.mean().detach(), "gp": gp.detach()}
         if tc.r1_gamma:
             r1 = r1_penalty(real_out, real)  # E ||grad_x D(x|y)||^2
             loss = loss + tc.r1_gamma / 2 * r1
-            metrics["r1"] = r1.item()
+            metrics["r1"] = r1.detach()
         return loss, metrics
 
-    def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
+    def step(batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
         x, classes, styles = batch
         real = to_model_range(x, mc)  # the K49 report: x * 2 - 1 for the tanh generator
         # (1) update D: max log D(x|y) + log(1 - D(G(z|y')|y'))
@@ -188,7 +188,7 @@ def adversarial_step(
                 loss_fake.backward()
                 opt_d.step()
                 d_loss = 0.5 * (loss_real.detach() + loss_fake.detach())
-                metrics = {"d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
+                metrics = {"d_real": torch.sigmoid(real_out).mean().detach(), "d_fake": torch.sigmoid(fake_out).mean().detach()}
         # (2) update G: max log D(G(z|y')|y') on the same fakes (the K49 report's criterion(output, ones));
         # D is frozen meanwhile: G needs gradients through D, not D's own (the K49 report computes and discards them)
         discriminator.requires_grad_(False)
@@ -202,7 +202,7 @@ def adversarial_step(
         if ema is not None:
             update_ema(ema, generator, ema_decay_at(tc.ema_decay, steps_done[0]))
         steps_done[0] += 1
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), **metrics}
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **metrics}  # left on the device: fit reads them in bulk
 
     return step
 

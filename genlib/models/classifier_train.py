@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from genlib.metrics import accuracy, balanced_accuracy
 from genlib.models.classifier import ClassifierConfig, DomainClassifier, classify
 from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_run_length
-from genlib.training import StepFn, adam
+from genlib.training import Metric, StepFn, adam
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,17 @@ def split_fingerprint(split: LabelledImages) -> str:
     return h.hexdigest()[:16]
 
 
-def cross_entropy_step(model: DomainClassifier, optimizer: torch.optim.Optimizer) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
+def cross_entropy_step(model: DomainClassifier, optimizer: torch.optim.Optimizer) -> StepFn:
     """One optimisation step on a batch ``(images, classes)``: ``L = -mean_i log softmax(f(x_i))_{y_i}``."""
 
-    def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
+    def step(batch: tuple[Tensor, ...]) -> dict[str, Metric]:
         x, classes = batch
         logits = model(x)  # (1) forward
         loss = F.cross_entropy(logits, classes)
         optimizer.zero_grad(set_to_none=True)  # (2) backward and update
         loss.backward()
         optimizer.step()
-        return {"loss": loss.item(), "accuracy": (logits.argmax(1) == classes).float().mean().item()}
+        return {"loss": loss.detach(), "accuracy": (logits.argmax(1) == classes).float().mean()}  # on the device: fit reads them in bulk
 
     return step
 

@@ -6,7 +6,7 @@ The K49 report trains with Adam (lr 1e-3), batch 100, minimising ``BCE(sum) + KL
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -17,7 +17,7 @@ from genlib.losses import elbo_loss
 from genlib.models.cvae import CVAEConfig, build_cvae, fit_prior, sample
 from genlib.runtime import check_compute, evaluating
 from genlib.scaffold import Family, Run, check_run_length
-from genlib.training import StepFn, adam
+from genlib.training import Metric, StepFn, adam
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,14 @@ class CVAETrainConfig:
 
 def elbo_step(
     model: nn.Module, optimizer: torch.optim.Optimizer, kl_weight: float = 1.0
-) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
+) -> StepFn:
     """One optimisation step on the negative ELBO of a batch ``(images, classes, styles)``.
 
     Minimises ``BCE + kl_weight * KL`` (``kl_weight = 1``: the ELBO itself). Returns per-sample
     metrics: ``loss`` = (BCE + KL) / B (always the plain negative ELBO), ``reconstruction``, ``kl``.
     """
 
-    def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
+    def step(batch: tuple[Tensor, ...]) -> dict[str, Metric]:
         x, classes, styles = batch
         logits, mu, logvar = model(x, classes, styles)
         parts = elbo_loss(logits, x, mu, logvar)
@@ -59,7 +59,8 @@ def elbo_step(
         (parts.reconstruction + kl_weight * parts.kl).backward()
         optimizer.step()
         b = x.shape[0]
-        return {"loss": parts.total.item() / b, "reconstruction": parts.reconstruction.item() / b, "kl": parts.kl.item() / b}
+        sums = {"loss": parts.total, "reconstruction": parts.reconstruction, "kl": parts.kl}
+        return {k: v.detach().double() / b for k, v in sums.items()}  # on the device: fit reads them in bulk
 
     return step
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,7 @@ from genlib.models.stylegan_layers import downsample2x, resize_to, upsample2x
 from genlib.models.stylegan_sample import sample
 from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_label_counts, check_run_length
-from genlib.training import StepFn, TrainState, adam, update_ema
+from genlib.training import Metric, StepFn, TrainState, adam, update_ema
 
 LOSSES: tuple[str, ...] = ("wgan-gp", "ns-r1")
 
@@ -150,11 +150,11 @@ def stylegan_step(
     opt_d: torch.optim.Optimizer,
     tc: StyleGANTrainConfig,
     state: TrainState,
-) -> Callable[[tuple[Tensor, ...]], dict[str, float]]:
+) -> StepFn:
     """One D update, one G update and one EMA update on a batch ``(images, classes, styles)``."""
     mc = G.config
 
-    def step(batch: tuple[Tensor, ...]) -> dict[str, float]:
+    def step(batch: tuple[Tensor, ...]) -> dict[str, Metric]:
         x, classes, styles = batch
         g_step, alpha = growth_phase(state.images_seen, tc.fade_images, tc.stable_images, mc.max_step)
         real = real_images_at(x, mc.pad, g_step, alpha)
@@ -199,8 +199,8 @@ def stylegan_step(
         update_ema(G_ema, G, ema_beta(x.shape[0], state.images_seen, tc.ema_half_life_images, tc.ema_rampup))
         state.extra.update(growth_step=g_step, alpha=alpha)
         return {
-            "d_loss": d_loss.item(), "g_loss": g_loss.item(), "penalty": lazy * penalty.item(),  # unbiased per-step mean
-            "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "growth_step": g_step, "alpha": alpha,
+            "d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "penalty": penalty.detach().double() * lazy,  # unbiased per-step mean
+            "d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach(), "growth_step": g_step, "alpha": alpha,
         }
 
     return step
