@@ -33,6 +33,7 @@ from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
 from genlib.models.stylegan import StyleGANConfig
 from genlib.models.stylegan_train import StyleGANTrainConfig
+from genlib.quality import plus_model, plus_train
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,12 @@ RECIPES: dict[str, Recipe] = {
             "EMA of G, NHWC convolutions; snapshot grids every 4 epochs",
         ),
         Recipe(
+            "cgan_conv_plus_kana49", "cgan", plus_model(49, channels=64),
+            plus_train(DataConfig(), epochs=32, ema_decay=0.999, channels_last=True),
+            "the conv cGAN with the quality ablation's plus settings (genlib.quality: hinge loss + R1 penalty, "
+            "gamma 1, one joint D step, Adam 3e-4 / beta1 0.5), 64 filters, EMA of G, NHWC convolutions, 32 epochs (as cgan_conv_kana49)",
+        ),
+        Recipe(
             "stylegan_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(),
             "conditional StyleGAN, 4x4 → 32x32 progressive growing, WGAN-GP + drift, 171k images shown "
             "(~30 min on one CPU thread)",
@@ -124,6 +131,11 @@ RECIPES: dict[str, Recipe] = {
             "the StyleGAN report's convolutional cGAN exactly (class only: 128 latent maps + 1 label map, "
             "128 filters, sigmoid, Adam 3e-4 / beta1 0.5, 100 epochs) on 3,500 real MNIST digits; "
             "EMA of G, bf16 forward passes, NHWC convolutions; snapshot grids every 10 epochs",
+        ),
+        Recipe(
+            "cgan_conv_plus_mnist5k", "cgan", plus_model(10, channels=64),
+            plus_train(DataConfig(dataset="mnist5k"), epochs=60, ema_decay=0.999, channels_last=True),
+            "cgan_conv_plus_kana49 on 3,500 real MNIST digits (digit and thickness), 60 epochs",
         ),
         Recipe(
             "cvae_conv_plus_mnist5k", "cvae",

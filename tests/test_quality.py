@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -13,7 +14,7 @@ from genlib.losses import d_hinge_loss
 from genlib.models import cgan_train
 from genlib.models.cgan import CGANConfig, build_cgan, conv_config
 from genlib.models.cgan_projection import ProjectionDiscriminator, largest_singular_value
-from genlib.quality import ablation_display, ablation_table, plus_model, plus_train, row_name, variants
+from genlib.quality import ALL_MODEL, ALL_TRAIN, ablation_display, ablation_table, plus_model, plus_train, row_name, variants
 
 
 def strokes(b: int = 6) -> torch.Tensor:
@@ -150,8 +151,9 @@ def test_r1_penalty_is_reported_and_matches_its_formula() -> None:
 
 
 def test_plus_training_runs_and_resumes_exactly(tiny_data, tmp_path) -> None:
-    model = plus_model(49, channels=8)
-    tc = plus_train(tiny_data.config, epochs=2, seed=3, batch_size=32, r1_gamma=0.5, augment="color,translation,cutout")
+    model = dataclasses.replace(plus_model(49, channels=8), **ALL_MODEL)  # spectral norm's u, v must resume too
+    tc = plus_train(tiny_data.config, epochs=2, seed=3, batch_size=32, r1_gamma=0.5, augment="color,translation,cutout", **{
+        k: v for k, v in ALL_TRAIN.items() if k != "augment"})
     full = cgan_train.train(model, tc, data=tiny_data, progress=False)
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["r1"]) for r in full.history)
     path = tmp_path / "part.safetensors"
