@@ -122,7 +122,8 @@ def report_experiments(dataset: str = "kana49", budget: ExperimentBudget = Exper
     ]
 
 
-SUITES: tuple[str, ...] = ("report", "quality", "prior")  # the reports' experiments; genlib.quality's conv cGAN ablation; genlib.prior_ablation's CVAE one
+SUITES: tuple[str, ...] = ("report", "quality", "prior", "sampling")  # the reports' experiments; genlib.quality's conv cGAN ablation;
+# genlib.prior_ablation's CVAE one; genlib.sampling_ablation's StyleGAN truncation and noise
 
 
 def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_classes: int = 49) -> list[Experiment]:
@@ -135,6 +136,8 @@ def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_clas
         return quality_experiments(dataset, budget, n_classes)
     if suite == "prior":
         raise ValueError("the prior suite trains one model per row group and has its own runner: genlib.prior_ablation.run_prior_ablation")
+    if suite == "sampling":
+        raise ValueError("the sampling suite trains nothing and has its own runner: genlib.sampling_ablation.run_sampling_ablation")
     raise ValueError(f"unknown suite {suite!r}: allowed {', '.join(SUITES)}")
 
 
@@ -260,7 +263,8 @@ def run_experiments(
 
     Args:
         suite: ``"report"`` (the reports' experiments), ``"quality"`` (the conv cGAN's image-quality
-            ablation) or ``"prior"`` (the conv CVAE's beta x prior ablation, :mod:`genlib.prior_ablation`).
+            ablation), ``"prior"`` (the conv CVAE's beta x prior ablation, :mod:`genlib.prior_ablation`) or
+            ``"sampling"`` (the StyleGAN's truncation and noise at sampling time, :mod:`genlib.sampling_ablation`).
         only: re-run just these experiments (names as in the table); the others' saved rows in
             ``out_dir`` are kept, so one row can be redone without retraining the rest.
         checkpoint_dir: where the slim float16 checkpoints are kept (default ``out_dir/checkpoints``);
@@ -282,6 +286,12 @@ def run_experiments(
         if only is not None:
             raise ValueError("--only applies to the report and quality suites; the prior suite reuses its stored models by itself")
         return run_prior_ablation(dataset, budget, out_dir, checkpoint_dir=checkpoint_dir, progress=progress)
+    if suite == "sampling":  # samples one trained StyleGAN several ways: its own runner
+        from genlib.sampling_ablation import run_sampling_ablation
+
+        if only is not None or checkpoint_dir is not None:
+            raise ValueError("--only and --checkpoints apply to the suites that train; the sampling suite evaluates data/stylegan_long_<dataset>")
+        return run_sampling_ablation(dataset, budget, out_dir, progress=progress)
     names = [e.name for e in suite_experiments(suite, dataset, budget)]
     unknown = set(only or ()) - set(names)
     if unknown:
@@ -344,3 +354,21 @@ def write_figures(out_dir: str | Path, data: PreparedData | None = None) -> list
     from genlib.experiment_figures import write_figures as write
 
     return write(out_dir, data)
+
+
+def write_ablation(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any],
+                   table: list[dict[str, Any]], caption: str) -> None:
+    """An ablation's files in ``out``: ``results.csv`` (every row), ``results.md`` (``table``, the seeds
+    averaged, under ``caption``), ``samples.npz`` (uint8 grids) and ``run.json``."""
+    T.write_csv([{k: v for k, v in r.items() if k != "per_class"} for r in rows], out / "results.csv")
+    T.write_markdown_table(table, out / "results.md", columns=list(table[0]) if table else None, caption=caption)
+    atomic_write_npz(out / "samples.npz", **grids)
+    atomic_write_text(out / "run.json", json.dumps(run, indent=1, default=str))
+
+
+def load_ablation(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """``(rows, sample grids in [0, 1])`` as :func:`write_ablation` saved them."""
+    out = Path(out_dir)
+    with np.load(out / "samples.npz") as saved:
+        grids = {k: saved[k].astype(np.float32) / 255 for k in saved.files}
+    return T.read_csv(out / "results.csv"), grids

@@ -24,7 +24,6 @@ Rows are named ``beta<b>-<prior>-s<seed>``; :func:`genlib.quality.ablation_table
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -36,12 +35,10 @@ from torch import Tensor, nn
 
 from genlib import evaluation as E
 from genlib import metrics as M
-from genlib import tables as T
-from genlib.atomic import atomic_write_npz, atomic_write_text
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.models import cvae_train
 from genlib.models.conditioning import ordered_labels
-from genlib.experiments import GRID_CLASSES, GRID_PER_CELL, Experiment, finished, real_row, train_and_store
+from genlib.experiments import GRID_CLASSES, GRID_PER_CELL, Experiment, finished, load_ablation, real_row, train_and_store, write_ablation
 from genlib.models.cvae import CVAEConfig, posterior_means, reconstruct, sample, with_mixture_prior
 from genlib.models.latent_prior import fit_cell_mixtures
 
@@ -158,19 +155,11 @@ def run_prior_ablation(
 
 
 def _write(out: Path, rows: list[dict[str, Any]], grids: dict[str, np.ndarray], run: dict[str, Any], table: list[dict[str, Any]]) -> None:
-    flat = [{k: v for k, v in r.items() if k != "per_class"} for r in rows]
-    T.write_csv(flat, out / "results.csv")
     note = " (the embedded Kana-49 stand-in: synthetic, not Kuzushiji)" if run["synthetic"] else ""
-    T.write_markdown_table(table, out / "results.md", columns=list(table[0]) if table else None, caption=f"conv CVAE, beta x prior on {run['dataset']}{note}: mean over "
-                           f"{len(SEEDS)} training seeds, ± half the spread; {run['budget']['conv_cvae_epochs']} epochs each")
-    atomic_write_npz(out / "samples.npz", **grids)
-    atomic_write_text(out / "run.json", json.dumps(run, indent=1, default=str))
+    write_ablation(out, rows, grids, run, table, f"conv CVAE, beta x prior on {run['dataset']}{note}: mean over "
+                   f"{len(SEEDS)} training seeds, ± half the spread; {run['budget']['conv_cvae_epochs']} epochs each")
 
 
 def load_prior_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """``(rows, sample grids in [0, 1])`` as :func:`run_prior_ablation` saved them."""
-    out = Path(out_dir)
-    with np.load(out / "samples.npz") as saved:
-        grids = {k: saved[k].astype(np.float32) / 255 for k in saved.files}
-    return T.read_csv(out / "results.csv"), grids
-
+    return load_ablation(out_dir)
