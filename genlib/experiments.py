@@ -215,6 +215,12 @@ def sample_grid(row_path: Path, n_classes: int, seed: int) -> np.ndarray:
     return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
+def label_grid(sample_fn: E.SampleFn, data: PreparedData, seed: int) -> np.ndarray:
+    """uint8 ``[GRID_CLASSES * styles * GRID_PER_CELL, 28, 28]`` from any sampler: the first classes, every style."""
+    classes, styles = ordered_labels(min(GRID_CLASSES, data.n_classes), data.n_styles, GRID_PER_CELL)
+    return (sample_fn(classes, styles, seed)[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
 def _put_row(rows: list[dict[str, Any]], row: dict[str, Any], order: Sequence[str]) -> list[dict[str, Any]]:
     """``rows`` with ``row`` in place of the one of the same name, the real row first, then in ``order``."""
     kept = {r["name"]: r for r in rows}

@@ -37,8 +37,7 @@ from genlib import evaluation as E
 from genlib import metrics as M
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.models import cvae_train
-from genlib.models.conditioning import ordered_labels
-from genlib.experiments import GRID_CLASSES, GRID_PER_CELL, Experiment, finished, load_ablation, real_row, train_and_store, write_ablation
+from genlib.experiments import Experiment, finished, label_grid, load_ablation, real_row, train_and_store, write_ablation
 from genlib.models.cvae import CVAEConfig, posterior_means, reconstruct, sample, with_mixture_prior
 from genlib.models.latent_prior import fit_cell_mixtures
 
@@ -93,12 +92,6 @@ def _recording(sample_fn: E.SampleFn, kept: list[Tensor]) -> E.SampleFn:
     return sample
 
 
-def _grid(sample_fn: E.SampleFn, data: PreparedData, seed: int) -> np.ndarray:
-    """uint8 ``[GRID_CLASSES * styles * GRID_PER_CELL, 28, 28]``: the first classes, every style, as the experiments' grids."""
-    classes, styles = ordered_labels(min(GRID_CLASSES, data.n_classes), data.n_styles, GRID_PER_CELL)
-    return (sample_fn(classes, styles, seed)[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-
-
 def run_prior_ablation(
     dataset: str, budget: Any, out_dir: str | Path, *, checkpoint_dir: str | Path | None = None, progress: bool = False,
 ) -> list[dict[str, Any]]:
@@ -148,7 +141,7 @@ def run_prior_ablation(
                        "sharpness": M.edge_strength(torch.cat(kept)) / real_edges}
                 rows.append(row)
                 if offset == 0:
-                    grids[f"beta{kl_weight:g}-{prior}"] = _grid(sample_fn, data, budget.seed)
+                    grids[f"beta{kl_weight:g}-{prior}"] = label_grid(sample_fn, data, budget.seed)
             run["seconds"] = time.perf_counter() - tic
             _write(out, rows, grids, run, ablation_display(ablation_table(rows, PRIOR_METRICS), PRIOR_METRICS))
     return rows

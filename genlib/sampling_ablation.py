@@ -14,7 +14,8 @@ with each setting and judges every row with the metric suite of :mod:`genlib.eva
 
     genlib experiments --suite sampling --dataset kana49 --out data/sampling_kana49
 
-Rows are named ``<setting>-s<seed>``; :func:`genlib.quality.ablation_table` averages the seeds.
+Rows are named ``<setting>-s<seed>``; :func:`genlib.quality.ablation_table` averages the seeds and
+:func:`genlib.experiments.load_ablation` reads the results back.
 """
 
 from __future__ import annotations
@@ -25,13 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from genlib import evaluation as E
-from genlib.data.datasets import PreparedData, prepare_dataset
-from genlib.experiments import GRID_CLASSES, GRID_PER_CELL, load_ablation, real_row, write_ablation
-from genlib.models.conditioning import ordered_labels
+from genlib.data.datasets import prepare_dataset
+from genlib.experiments import label_grid, real_row, write_ablation
 from genlib.models.stylegan import NoiseMode, TruncationTarget
 from genlib.models.stylegan_sample import sample
 
@@ -69,13 +66,6 @@ def default_checkpoint(dataset: str) -> Path:
     return pretrained_path(f"stylegan_long_{dataset}")
 
 
-def _grid(model: torch.nn.Module, setting: SamplingSetting, data: PreparedData, seed: int) -> np.ndarray:
-    """uint8 ``[GRID_CLASSES * styles * GRID_PER_CELL, 28, 28]``: the first classes, every style."""
-    classes, styles = ordered_labels(min(GRID_CLASSES, data.n_classes), data.n_styles, GRID_PER_CELL)
-    images = sample(model, classes, styles, seed=seed, psi=setting.psi, truncation=setting.truncation, noise_mode=setting.noise_mode)
-    return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-
-
 def run_sampling_ablation(
     dataset: str, budget: Any, out_dir: str | Path, *, checkpoint: str | Path | None = None,
     settings: tuple[SamplingSetting, ...] = SETTINGS, progress: bool = False,
@@ -110,23 +100,18 @@ def run_sampling_ablation(
     grids = {"real": real_grid}
     run: dict[str, Any] = {"dataset": dataset, "suite": "sampling", "synthetic": data.synthetic, "checkpoint": str(path),
                            "budget": dataclasses.asdict(budget), "settings": [dataclasses.asdict(s) for s in settings]}
+    note = " (the embedded Kana-49 stand-in: synthetic, not Kuzushiji)" if data.synthetic else ""
+    caption = f"{path.name}, sampled with each setting on {dataset}{note}: mean over {len(SEEDS)} sampling seeds, ± half the spread"
     tic = time.perf_counter()
     for setting in settings:
+        sample_fn = lambda c, s, sd, st=setting: sample(  # noqa: E731
+            loaded.model, c, s, seed=sd, psi=st.psi, truncation=st.truncation, noise_mode=st.noise_mode)
         for offset in SEEDS:
             seed = budget.seed + offset
-            sample_fn = lambda c, s, sd, st=setting: sample(  # noqa: E731
-                loaded.model, c, s, seed=sd, psi=st.psi, truncation=st.truncation, noise_mode=st.noise_mode)
             row = E.evaluate_sampler(sample_fn, data, judge.model, n_per_cell=budget.n_per_cell, seed=seed, reference=reference)
             rows.append({"name": f"{setting.name}-s{seed}", "family": "stylegan", "dataset": dataset, "psi": setting.psi,
                          "truncation": setting.truncation, "noise_mode": setting.noise_mode, **row})
-        grids[setting.name] = _grid(loaded.model, setting, data, budget.seed)
+        grids[setting.name] = label_grid(sample_fn, data, budget.seed)
         run["seconds"] = time.perf_counter() - tic
-        note = " (the embedded Kana-49 stand-in: synthetic, not Kuzushiji)" if data.synthetic else ""
-        write_ablation(Path(out_dir), rows, grids, run, ablation_display(ablation_table(rows, SAMPLING_METRICS), SAMPLING_METRICS),
-                       f"{path.name}, sampled with each setting on {dataset}{note}: mean over {len(SEEDS)} sampling seeds, ± half the spread")
+        write_ablation(Path(out_dir), rows, grids, run, ablation_display(ablation_table(rows, SAMPLING_METRICS), SAMPLING_METRICS), caption)
     return rows
-
-
-def load_sampling_results(out_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """``(rows, sample grids in [0, 1])`` as :func:`run_sampling_ablation` saved them."""
-    return load_ablation(out_dir)
