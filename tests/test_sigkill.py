@@ -24,7 +24,8 @@ from genlib.data import datasets
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="needs fork (Linux)")
 
-EPOCHS = 200  # 2,000 steps, a checkpoint after each: longer than 20 lives of at most 1.6 s
+EPOCHS = 400  # 4,000 steps, a checkpoint after each: about twice what 20 lives of at most 1.6 s get through
+                # (without per-step host syncs a life trains ~100 steps; 2,000 steps could finish in 19 lives)
 FLAGS = ["--limit", "490", "--batch-size", "50", "--hidden-dim", "16", "--no-progress", "--threads", "1"]
 KILLS = 20
 
