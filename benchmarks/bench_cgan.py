@@ -17,7 +17,7 @@
     python benchmarks/bench_cgan.py [--limit 0] [--cycles 15] [--mlp-steps 30] [--conv-steps 2] [--only mlp|conv] [--threads 0]
 
 Interleaves the variants in short windows (:mod:`interleave`): the report's loop, genlib's in fp32
-and bf16 (and, for the conv cGAN, with channels_last), and prints images/s, the median ratio to the
+fp32 with ``torch.compile`` (MLP) and bf16 (and, for the conv cGAN, with channels_last), and prints images/s, the median ratio to the
 report's loop with its spread, FLOPs per image and this machine's GEMM rate. Not a test.
 """
 
@@ -168,9 +168,10 @@ def main() -> None:
         x = x * 2 - 1  # the K49 report's §4.3.1: "Renormalize values in x to be between -1 and 1" (the whole row)
         mlp = CGANConfig(n_classes=n_classes)
         variants = {"K49 report's loop (DataLoader, BCELoss on sigmoid)": seed_mlp_runner(x, n_classes)}
-        for precision in ("fp32", "bf16"):
-            variants[f"genlib loop ({precision})"] = genlib_runner(cgan_train.FAMILY, mlp, CGANTrainConfig(device="cpu", precision=precision), data)
-        medians = interleave("MLP CGAN (K49 report), batch 128", variants, args.mlp_steps, args.cycles, baseline=next(iter(variants)))
+        for precision, compiled in (("fp32", False), ("fp32", True), ("bf16", False)):
+            tc = CGANTrainConfig(device="cpu", precision=precision, compile=compiled)
+            variants[f"genlib loop ({precision}{', compile' if compiled else ''})"] = genlib_runner(cgan_train.FAMILY, mlp, tc, data)
+        medians = interleave("MLP CGAN (K49 report), batch 128", variants, args.mlp_steps, args.cycles, baseline=next(iter(variants)), warmup=3)
         print_bound_share(medians, flops_per_image(genlib_runner(cgan_train.FAMILY, mlp, CGANTrainConfig(device="cpu"), data)), bound)
     if args.only != "mlp":
         conv = conv_config(n_classes=n_classes, channels=args.conv_channels)

@@ -9,7 +9,7 @@ same Adam update, fused into one kernel).
 
     python benchmarks/bench_cvae.py [--dataset kana49] [--cycles 15] [--steps 40] [--threads 2]
 
-Interleaves the report's loop, genlib's in fp32 and genlib's in bf16 in short windows
+Interleaves the report's loop and genlib's in fp32, fp32 with ``torch.compile`` and bf16 in short windows
 (:mod:`interleave`) and prints images/s, the median ratio to the report's loop and its spread, the
 model's FLOPs per image and this machine's GEMM rate (for the share of the FLOP bound).
 """
@@ -109,10 +109,10 @@ def main() -> None:
     print(f"{args.dataset}: {len(x_train)} training images")
     model = CVAEConfig(n_classes=n_classes)
     variants = {"K49 report's loop (DataLoader, fp32)": seed_runner(x_train, n_classes)}
-    for precision in ("fp32", "bf16"):
-        tc = CVAETrainConfig(device="cpu", precision=precision)
-        variants[f"genlib loop ({precision})"] = genlib_runner(cvae_train.FAMILY, model, tc, data)
-    medians = interleave("CVAE (K49 report), batch 100", variants, args.steps, args.cycles, baseline=next(iter(variants)))
+    for precision, compiled in (("fp32", False), ("fp32", True), ("bf16", False)):
+        tc = CVAETrainConfig(device="cpu", precision=precision, compile=compiled)
+        variants[f"genlib loop ({precision}{', compile' if compiled else ''})"] = genlib_runner(cvae_train.FAMILY, model, tc, data)
+    medians = interleave("CVAE (K49 report), batch 100", variants, args.steps, args.cycles, baseline=next(iter(variants)), warmup=3)
     bound = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
     print(f"  GEMM rate here: fp32 {bound['fp32'] / 1e9:.0f} GFLOP/s, bf16 {bound['bf16'] / 1e9:.0f} GFLOP/s")
     print_bound_share(medians, flops_per_image(genlib_runner(cvae_train.FAMILY, model, CVAETrainConfig(device="cpu"), data)), bound)

@@ -20,6 +20,7 @@ technique switched on, on an equal budget and two training seeds, then everythin
 | ``ema`` | EMA of G, decay 0.999 | Karras et al. 2018 |
 | ``all`` | hinge + SN + projection + TTUR + DiffAugment + EMA | this module |
 | ``plus`` | hinge + R1: the two techniques that helped alone on ``mnist5k`` | this module |
+| ``bf16`` | bf16 autocast + NHWC convolutions: a speed setting that should change nothing | README, Speed |
 
 :data:`PLUS_MODEL`, :data:`PLUS_TRAIN` and :func:`plus_train` are the ``plus`` settings, which the
 ``cgan_conv_plus_<dataset>`` recipes train for longer; :data:`ALL_MODEL` and :data:`ALL_TRAIN`
@@ -72,6 +73,7 @@ def variants() -> list[tuple[str, dict[str, Any], dict[str, Any], str]]:
         ("ema", {}, {"ema_decay": 0.999}, "EMA of G's weights, decay 0.999"),
         ("all", ALL_MODEL, ALL_TRAIN, "hinge + spectral norm + projection D + TTUR + DiffAugment + EMA"),
         ("plus", PLUS_MODEL, PLUS_TRAIN, "hinge + R1 (gamma = 1): the two that helped alone"),
+        ("bf16", {}, {"precision": "bf16", "channels_last": True}, "base in bf16 autocast with NHWC convolutions: a speed setting, same objective"),
     ]
 
 

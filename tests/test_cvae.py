@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from genlib.losses import elbo_loss, gaussian_kl
+from genlib.losses import bce_with_logits_sum, elbo_loss, gaussian_kl
 from genlib.models import cvae_train
 from genlib.models.cvae import CVAEConfig, build_cvae, decode_latents, latent_grid, reconstruct, sample
 
@@ -70,6 +70,27 @@ def test_elbo_reconstruction_matches_bce_of_sigmoid() -> None:
     # logits of 0 → p = 1/2 → BCE = 784 log 2 per image for any target
     half = elbo_loss(torch.zeros(2, 784), torch.rand(2, 784), mu[:2], logvar[:2])
     assert half.reconstruction.item() == pytest.approx(2 * 784 * math.log(2), rel=1e-5)
+
+
+def test_bce_with_logits_sum_matches_torch_and_its_gradient_is_sigmoid_minus_target() -> None:
+    torch.manual_seed(0)
+    for scale in (1.0, 30.0):  # large logits: exp(-|l|) underflows, the loss stays finite
+        logits = (torch.randn(64, 784) * scale).requires_grad_()
+        x = torch.rand(64, 784)
+        ours = bce_with_logits_sum(logits, x)
+        (g_ours,) = torch.autograd.grad(ours, logits)
+        ref = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        (g_ref,) = torch.autograd.grad(ref, logits)
+        assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
+        assert torch.allclose(g_ours, torch.sigmoid(logits.detach()) - x, atol=1e-6)
+        assert torch.allclose(g_ours, g_ref, atol=1e-6)
+    l64 = (torch.randn(6, 5, dtype=torch.float64) * 4).requires_grad_()
+    x64 = torch.rand(6, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(bce_with_logits_sum, (l64, x64))  # both inputs, float64 kept
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 logits are summed in float32
+        assert bce_with_logits_sum(torch.zeros(2, 3, dtype=torch.bfloat16), torch.ones(2, 3)).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"same shape, got \(2, 3\) and \(3, 2\)"):
+        bce_with_logits_sum(torch.zeros(2, 3), torch.zeros(3, 2))
 
 
 @pytest.mark.parametrize("bad", [(49, 0), (-1, 0), (0, 2)])
