@@ -163,14 +163,18 @@ def _evaluate(argv: Sequence[str]) -> int:
     parser.add_argument("--n-per-cell", type=at_least(2), default=50, help="samples per (class, style) cell that each "
                         "model is judged on (default 50: 4,900 images on Kana-49)")
     parser.add_argument("--seed", type=seed_arg, default=0, help="noise seed of the samples, 0..2**32-1 (default 0)")
+    parser.add_argument("--merge", action="store_true", help="keep the rows already in --out's table: a checkpoint "
+                        "evaluated again replaces its row, a new one is added last (default: write a new table)")
     args = parser.parse_args(argv)
     csv_path = args.out.with_suffix(".csv")
     check_output(args.out, "--out", ".md")
     check_output(csv_path, "--out's table")
     from genlib.evaluation import evaluate_checkpoints
-    from genlib.tables import write_csv, write_markdown_table
+    from genlib.tables import merge_rows, read_csv, write_csv, write_markdown_table
 
     rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed, progress=True)
+    if args.merge and csv_path.is_file():
+        rows = merge_rows(read_csv(csv_path), rows)
     written = atomic_write_all([(args.out, lambda tmp: write_markdown_table(rows, tmp)), (csv_path, lambda tmp: write_csv(rows, tmp))])
     print(args.out.read_text())
     print(wrote_lines(written))

@@ -84,3 +84,10 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
 
     with open(path, newline="", encoding="utf-8") as f:
         return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def merge_rows(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], key: str = "name") -> list[dict[str, Any]]:
+    """``old`` with each row whose ``key`` is in ``new`` replaced in place, then the other ``new`` rows in order."""
+    fresh = {row[key]: row for row in new}
+    merged = [fresh.pop(row[key], row) for row in old]
+    return merged + [row for row in new if row[key] in fresh]

@@ -9,6 +9,7 @@ import pytest
 
 from genlib.cli import main
 from genlib.cli_sample import sample_labels
+from genlib.tables import read_csv
 
 
 def one_line(err: str) -> str:
@@ -204,6 +205,21 @@ def test_evaluate_checks_its_output_before_evaluating(tiny_checkpoint, tmp_path,
     assert "1.50" in capsys.readouterr().out and "1.50" in (tmp_path / "r.md").read_text()
     assert "1.5" in (tmp_path / "r.csv").read_text()
     assert sorted(p.name for p in tmp_path.glob("r.*")) == ["r.csv", "r.md"]
+
+
+def test_evaluate_merge_keeps_the_other_rows_and_replaces_its_own(tiny_checkpoint, tmp_path, monkeypatch, capsys) -> None:
+    import genlib.evaluation
+
+    out = tmp_path / "r.md"
+    monkeypatch.setattr(genlib.evaluation, "evaluate_checkpoints", lambda paths, **kw: [{"name": "a", "fid": 1.0}, {"name": "b", "fid": 2.0}])
+    assert main(["evaluate", str(tiny_checkpoint), "--out", str(out)]) == 0
+    monkeypatch.setattr(genlib.evaluation, "evaluate_checkpoints", lambda paths, **kw: [{"name": "c", "fid": 3.0}, {"name": "a", "fid": 4.0}])
+    assert main(["evaluate", str(tiny_checkpoint), "--out", str(out), "--merge"]) == 0
+    assert [(r["name"], r["fid"]) for r in read_csv(tmp_path / "r.csv")] == [("a", 4.0), ("b", 2.0), ("c", 3.0)]
+    assert [line.split(" | ")[0] for line in out.read_text().splitlines()[2:]] == ["| a", "| b", "| c"]
+    assert main(["evaluate", str(tiny_checkpoint), "--out", str(out)]) == 0  # without --merge: a new table
+    assert [r["name"] for r in read_csv(tmp_path / "r.csv")] == ["c", "a"]
+    capsys.readouterr()
 
 
 def test_genlib_help_has_a_usage_line_and_every_command(capsys) -> None:
