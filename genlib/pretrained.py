@@ -106,8 +106,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "cgan_conv_plus_long_kana49", "cgan", plus_model(49, channels=64),
             plus_train(DataConfig(), epochs=80, ema_decay=0.999, precision="bf16", channels_last=True),
-            "cgan_conv_plus_kana49 trained 2.5x as long (80 epochs, 1.7M images) in bf16 autocast, "
-            "which the quality ablation's bf16 row shows changes nothing measurable and which is 1.65x faster here",
+            "cgan_conv_plus_kana49 trained 2.5x as long (80 epochs, 1.7M images) in bf16 autocast, which the quality "
+            "ablation's bf16 row shows changes nothing measurable and which is 1.65x faster here; 60 min on one shared CPU thread",
         ),
         Recipe(
             "stylegan_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(),
@@ -122,7 +122,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "stylegan_lazy_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(epochs=24, penalty_every=4),
             "stylegan_long_kana49 with lazy regularization (the gradient penalty on every 4th D step, weighted x4: "
-            "1.36x faster steps) spent on 1.33x more images (514k: 24 passes), ~110 min on one shared CPU thread",
+            "faster steps) spent on 1.33x more images (514k: 24 passes), 83 min on one shared CPU thread; "
+            "it scores worse than stylegan_long_kana49 (FID 116 vs 49, less diverse): notebook 04 §16",
         ),
         Recipe(
             "stylegan_slant_kana49", "stylegan", StyleGANConfig(n_styles=4),
@@ -147,6 +148,11 @@ RECIPES: dict[str, Recipe] = {
             "cgan_conv_plus_mnist5k", "cgan", plus_model(10, channels=64),
             plus_train(DataConfig(dataset="mnist5k"), epochs=60, ema_decay=0.999, channels_last=True),
             "cgan_conv_plus_kana49 on 3,500 real MNIST digits (digit and thickness), 60 epochs",
+        ),
+        Recipe(
+            "cgan_conv_plus_long_mnist5k", "cgan", plus_model(10, channels=64),
+            plus_train(DataConfig(dataset="mnist5k"), epochs=160, ema_decay=0.999, precision="bf16", channels_last=True),
+            "cgan_conv_plus_long_kana49 on 3,500 real MNIST digits (digit and thickness): bf16, 160 epochs (560k images)",
         ),
         Recipe(
             "cvae_conv_plus_mnist5k", "cvae",
