@@ -27,14 +27,18 @@ from genlib.training import TrainState, fit
 Runner = Callable[[int], int]
 
 
-def genlib_runner(family: Family, model_config: Any, train_config: Any, data: Any) -> Runner:
-    """genlib's training of ``family`` as :func:`~genlib.scaffold.train_family` sets it up (CPU, no checkpoints), by windows."""
+def genlib_runner(family: Family, model_config: Any, train_config: Any, data: Any, images_seen: int = 0) -> Runner:
+    """genlib's training of ``family`` as :func:`~genlib.scaffold.train_family` sets it up (CPU, no checkpoints), by windows.
+
+    ``images_seen`` starts the run as if that many images had been shown (a StyleGAN then trains at
+    the resolution of that point of its growth schedule).
+    """
     device = torch.device("cpu")
     modules = family.build(model_config, train_config)
     prepare_modules(modules, train_config)
     optimizers = family.optimizers(modules, train_config)
-    state = TrainState()
-    run = Run(model_config, train_config, modules, optimizers, state, data, device)
+    state = TrainState(images_seen=images_seen)
+    run = Run(model_config, train_config, modules, optimizers, state, family.prepare(model_config, train_config, data), device)
     step = in_precision(family.step(run), device, train_config.precision)
     batches = TensorBatches(family.tensors(run), train_config.batch_size, drop_last=family.drop_last, seed=train_config.seed)
 
