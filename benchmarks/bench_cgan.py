@@ -23,19 +23,16 @@ report's loop with its spread, FLOPs per image and this machine's GEMM rate. Not
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from genlib.data import DataConfig, prepare_dataset
 from genlib.models import cgan_train
 from genlib.models.cgan import CGANConfig, build_cgan, conv_config
 from genlib.models.cgan_train import CGANTrainConfig
-from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, print_bound_share
+from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, prepared_data, print_bound_share, training_parser
 
 
 class SeedGenerator(nn.Module):
@@ -144,19 +141,13 @@ def seed004_conv_runner(data, channels: int) -> Runner:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="kana49")
-    parser.add_argument("--limit", type=int, default=0, help="at most this many training images (0 = all)")
-    parser.add_argument("--cycles", type=int, default=15)
+    parser = training_parser(__doc__.splitlines()[0])
     parser.add_argument("--mlp-steps", type=int, default=30, help="batches of 128 per MLP variant per cycle")
     parser.add_argument("--conv-steps", type=int, default=2, help="batches of 128 per conv variant per cycle")
     parser.add_argument("--conv-channels", type=int, default=128, help="conv filters (the StyleGAN report: 128)")
     parser.add_argument("--only", choices=("mlp", "conv"), help="run one of the two comparisons")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = prepare_dataset(DataConfig(dataset=args.dataset, limit=args.limit))
+    data = prepared_data(args)
     n_classes = data.n_classes
     print(f"{args.dataset}: {len(data.train)} training images")
     bound = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}

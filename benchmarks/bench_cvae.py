@@ -16,19 +16,16 @@ model's FLOPs per image and this machine's GEMM rate (for the share of the FLOP 
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from genlib.data import DataConfig, prepare_dataset
 from genlib.models import cvae_train
 from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
-from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, print_bound_share
+from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, prepared_data, print_bound_share, training_parser
 
 
 class SeedConditionalVAE(nn.Module):
@@ -92,16 +89,10 @@ def seed_runner(x_train: np.ndarray, class_dim: int) -> Runner:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="kana49")
-    parser.add_argument("--limit", type=int, default=0, help="at most this many training images (0 = all)")
-    parser.add_argument("--cycles", type=int, default=15)
+    parser = training_parser(__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40, help="batches of 100 per variant per cycle")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = prepare_dataset(DataConfig(dataset=args.dataset, limit=args.limit))
+    data = prepared_data(args)
     n_classes = data.n_classes
     flat = data.train.images.reshape(len(data.train), -1).numpy()
     onehots = [F.one_hot(data.train.classes, n_classes).float().numpy(), F.one_hot(data.train.styles, 2).float().numpy()]

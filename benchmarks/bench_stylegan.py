@@ -14,15 +14,10 @@ is applied on one critic step in four, weighted x4); the others are the same mat
 
 from __future__ import annotations
 
-import argparse
-
-import torch
-
-from genlib.data import DataConfig, prepare_dataset
 from genlib.models import stylegan_train
 from genlib.models.stylegan import StyleGANConfig
 from genlib.models.stylegan_train import StyleGANTrainConfig
-from interleave import genlib_runner, interleave
+from interleave import genlib_runner, interleave, prepared_data, training_parser
 
 VARIANTS: dict[str, dict[str, object]] = {
     "genlib step (fp32)": {},
@@ -33,17 +28,11 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="kana49")
-    parser.add_argument("--limit", type=int, default=5000, help="at most this many training images (0 = all)")
-    parser.add_argument("--cycles", type=int, default=15)
+    parser = training_parser(__doc__.splitlines()[0], limit=5000)
     parser.add_argument("--steps", type=int, default=8, help="batches of 32 per variant per cycle")
     parser.add_argument("--images-seen", type=int, default=300_000, help="start every variant this far into the growth schedule")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = prepare_dataset(DataConfig(dataset=args.dataset, limit=args.limit))
+    data = prepared_data(args)
     model = StyleGANConfig(n_classes=data.n_classes)
     variants = {name: genlib_runner(stylegan_train.FAMILY, model, StyleGANTrainConfig(device="cpu", **changes), data, args.images_seen)
                 for name, changes in VARIANTS.items()}

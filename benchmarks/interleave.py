@@ -12,6 +12,7 @@ steps; :func:`genlib_runner` makes one for genlib's loop (the family's step insi
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Any, Callable
@@ -19,12 +20,29 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from genlib.data import TensorBatches
+from genlib.data import DataConfig, PreparedData, TensorBatches, prepare_dataset
 from genlib.runtime import in_precision, prepare_modules
 from genlib.scaffold import Family, Run
 from genlib.training import TrainState, fit
 
 Runner = Callable[[int], int]
+
+
+def training_parser(description: str, limit: int = 0) -> argparse.ArgumentParser:
+    """The options every training benchmark takes: ``--dataset``, ``--limit``, ``--cycles``, ``--threads``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dataset", default="kana49")
+    parser.add_argument("--limit", type=int, default=limit, help=f"at most this many training images (0 = all; default {limit})")
+    parser.add_argument("--cycles", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    return parser
+
+
+def prepared_data(args: argparse.Namespace) -> PreparedData:
+    """Set torch's threads from ``--threads`` (0: leave them) and prepare ``--dataset`` cut to ``--limit``."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return prepare_dataset(DataConfig(dataset=args.dataset, limit=args.limit))
 
 
 def genlib_runner(family: Family, model_config: Any, train_config: Any, data: Any, images_seen: int = 0) -> Runner:
