@@ -60,12 +60,14 @@ class ExperimentBudget:
     conv_cvae_epochs: int = 30  # epochs of each conv CVAE (genlib's, not in the report)
     conv_gan_epochs: int = 3  # epochs of each conv cGAN of the learning-rate comparison (the StyleGAN report: 100)
     conv_gan_channels: int = 128  # filters of the conv cGAN (the StyleGAN report: 128); fewer trains faster
+    stylegan_epochs: int = 10  # passes over the training split of each StyleGAN of the stylegan suite
     n_per_cell: int = 50  # samples per (class, style) cell for the metrics
     seed: int = 0  # training and evaluation seed
     limit: int = 0  # at most this many images per split (0 = all): shrinks a trial run
 
     def __post_init__(self) -> None:
-        for name, low in (("epochs", 1), ("conv_cvae_epochs", 1), ("conv_gan_epochs", 1), ("conv_gan_channels", 2), ("n_per_cell", 2), ("limit", 0)):
+        for name, low in (("epochs", 1), ("conv_cvae_epochs", 1), ("conv_gan_epochs", 1), ("conv_gan_channels", 2), ("stylegan_epochs", 1),
+                          ("n_per_cell", 2), ("limit", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
 
@@ -122,18 +124,23 @@ def report_experiments(dataset: str = "kana49", budget: ExperimentBudget = Exper
     ]
 
 
-SUITES: tuple[str, ...] = ("report", "quality", "prior", "sampling")  # the reports' experiments; genlib.quality's conv cGAN ablation;
-# genlib.prior_ablation's CVAE one; genlib.sampling_ablation's StyleGAN truncation and noise
+SUITES: tuple[str, ...] = ("report", "quality", "prior", "sampling", "stylegan")  # the reports' experiments; genlib.quality's conv cGAN
+# ablation; genlib.prior_ablation's CVAE one; genlib.sampling_ablation's StyleGAN truncation and noise; genlib.stylegan_ablation's training settings
 
 
 def suite_experiments(suite: str, dataset: str, budget: ExperimentBudget, n_classes: int = 49) -> list[Experiment]:
-    """The experiments of one suite: ``"report"`` (:func:`report_experiments`) or ``"quality"`` (:func:`genlib.quality.quality_experiments`)."""
+    """The experiments of one suite: ``"report"`` (:func:`report_experiments`), ``"quality"``
+    (:func:`genlib.quality.quality_experiments`) or ``"stylegan"`` (:func:`genlib.stylegan_ablation.stylegan_experiments`)."""
     if suite == "report":
         return report_experiments(dataset, budget, n_classes)
     if suite == "quality":
         from genlib.quality import quality_experiments
 
         return quality_experiments(dataset, budget, n_classes)
+    if suite == "stylegan":
+        from genlib.stylegan_ablation import stylegan_experiments
+
+        return stylegan_experiments(dataset, budget, n_classes)
     if suite == "prior":
         raise ValueError("the prior suite trains one model per row group and has its own runner: genlib.prior_ablation.run_prior_ablation")
     if suite == "sampling":
@@ -198,11 +205,13 @@ def real_row(base: PreparedData, classifier: Any, reference: E.RealReference, bu
 def _caption(base: PreparedData, budget: ExperimentBudget, classifier: Any, suite: str = "report") -> str:
     note = " — the embedded Kana-49 stand-in (synthetic, not Kuzushiji)" if base.synthetic else ""
     metrics = classifier.test_metrics
-    length = (f"{budget.epochs} epochs for every MLP model of the K49 report's §6, {budget.conv_cvae_epochs} for each conv CVAE, "
-              f"{budget.conv_gan_epochs} for each conv cGAN"
-              if suite == "report" else f"{budget.conv_gan_epochs} epochs for every conv cGAN")
+    length = {
+        "report": f"{budget.epochs} epochs for every MLP model of the K49 report's §6, {budget.conv_cvae_epochs} for each conv CVAE, "
+                  f"{budget.conv_gan_epochs} for each conv cGAN ({budget.conv_gan_channels} filters)",
+        "stylegan": f"{budget.stylegan_epochs} epochs for every StyleGAN (the long row: more)",
+    }.get(suite, f"{budget.conv_gan_epochs} epochs for every conv cGAN ({budget.conv_gan_channels} filters)")
     return (
-        f"Dataset {base.config.dataset}{note}. Budget: {length} ({budget.conv_gan_channels} filters); training seed {budget.seed}; metrics on {budget.n_per_cell} "
+        f"Dataset {base.config.dataset}{note}. Budget: {length}; training seed {budget.seed}; metrics on {budget.n_per_cell} "
         f"samples per (class, style) cell; classifier test accuracy {metrics.get('accuracy', float('nan')):.4f}, balanced "
         f"{metrics.get('balanced_accuracy', float('nan')):.4f}; {torch.get_num_threads()} CPU thread(s)."
     )
@@ -269,8 +278,9 @@ def run_experiments(
 
     Args:
         suite: ``"report"`` (the reports' experiments), ``"quality"`` (the conv cGAN's image-quality
-            ablation), ``"prior"`` (the conv CVAE's beta x prior ablation, :mod:`genlib.prior_ablation`) or
-            ``"sampling"`` (the StyleGAN's truncation and noise at sampling time, :mod:`genlib.sampling_ablation`).
+            ablation), ``"prior"`` (the conv CVAE's beta x prior ablation, :mod:`genlib.prior_ablation`),
+            ``"sampling"`` (the StyleGAN's truncation and noise at sampling time, :mod:`genlib.sampling_ablation`)
+            or ``"stylegan"`` (the StyleGAN's training settings, :mod:`genlib.stylegan_ablation`).
         only: re-run just these experiments (names as in the table); the others' saved rows in
             ``out_dir`` are kept, so one row can be redone without retraining the rest.
         checkpoint_dir: where the slim float16 checkpoints are kept (default ``out_dir/checkpoints``);
