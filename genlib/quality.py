@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from genlib.data.datasets import DataConfig
 from genlib.models.cgan import CGANConfig, conv_config
@@ -83,15 +83,26 @@ def quality_experiments(dataset: str, budget: Any, n_classes: int, n_styles: int
     Every model is the conv cGAN with ``budget.conv_gan_channels`` filters trained for
     ``budget.conv_gan_epochs`` epochs; seeds ``budget.seed + SEEDS``.
     """
-    from genlib.experiments import Experiment
-
     data = DataConfig(dataset=dataset, limit=budget.limit)
     model = conv_config(n_classes=n_classes, n_styles=n_styles, channels=budget.conv_gan_channels)
+    return seeded_rows("cgan", variants(), lambda seed: (model, base_train(data, budget.conv_gan_epochs, seed)), budget.seed)
+
+
+def seeded_rows(family: str, rows: Sequence[tuple[str, dict[str, Any], dict[str, Any], str]], base: Callable[[int], tuple[Any, Any]],
+                first_seed: int) -> list[Any]:
+    """One :class:`~genlib.experiments.Experiment` named ``<row>-s<seed>`` per ablation row and seed.
+
+    ``rows`` are ``(row, model changes, train changes, description)``; ``base(seed)`` gives the base
+    row's ``(model config, train config)`` for a training seed; seeds are ``first_seed + SEEDS``.
+    """
+    from genlib.experiments import Experiment
+
     out = []
-    for row, model_changes, train_changes, description in variants():
-        for seed in SEEDS:
-            train = dataclasses.replace(base_train(data, budget.conv_gan_epochs, budget.seed + seed), **train_changes)
-            out.append(Experiment(f"{row}-s{budget.seed + seed}", "cgan", dataclasses.replace(model, **model_changes), train, description))
+    for row, model_changes, train_changes, description in rows:
+        for seed in (first_seed + s for s in SEEDS):
+            model, train = base(seed)
+            out.append(Experiment(f"{row}-s{seed}", family, dataclasses.replace(model, **model_changes),
+                                  dataclasses.replace(train, **train_changes), description))
     return out
 
 

@@ -5,13 +5,13 @@ ablation retrains it: every row is the ``stylegan_<dataset>`` recipe's model and
 *one* setting changed, shown the same number of images (``budget.stylegan_epochs`` passes, twice as
 many for ``long``) on two training seeds, and judged by the metric suite of :mod:`genlib.evaluation`::
 
-    genlib experiments --suite stylegan --dataset mnist5k --out data/stylegan_mnist5k
+    genlib experiments --suite stylegan --dataset mnist5k --stylegan-epochs 10 --out data/stylegan_ablation_mnist5k
 
 | row | change from ``base`` | reference |
 |---|---|---|
 | ``base`` | the recipe's loop (WGAN-GP + drift, style mixing 0.5, 8 mapping layers, EMA of G) in bf16 + NHWC | the StyleGAN report |
 | ``fp32`` | full precision: a speed setting that should change nothing | README, Speed |
-| ``long`` | twice as many images shown | the issue's "more images" |
+| ``long`` | twice as many images shown | a longer schedule |
 | ``ns-r1`` | non-saturating loss + R1 (gamma 1) instead of WGAN-GP | Mescheder et al. 2018, StyleGAN |
 | ``lazy`` | the gradient penalty on every 4th D step only, weighted x4 | StyleGAN2 §B |
 | ``no-mixing`` | no style-mixing regularisation | StyleGAN §3.1 |
@@ -25,13 +25,12 @@ each stable phase (32x32 from 6 x ``GROWTH_IMAGES`` images on). Rows are named `
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from genlib.data.datasets import DataConfig
 from genlib.models.stylegan import StyleGANConfig
 from genlib.models.stylegan_train import StyleGANTrainConfig
-from genlib.quality import SEEDS
+from genlib.quality import seeded_rows
 
 GROWTH_IMAGES = 3_500  # images per fade-in and per stable phase (one pass over mnist5k's training split)
 LONG = 2  # the `long` row is shown this many times the images of the others
@@ -59,14 +58,7 @@ def variants(epochs: int) -> list[tuple[str, dict[str, Any], dict[str, Any], str
 
 
 def stylegan_experiments(dataset: str, budget: Any, n_classes: int) -> list[Any]:
-    """One :class:`~genlib.experiments.Experiment` per (row, seed): ``<row>-s<seed>``, seeds ``budget.seed + SEEDS``."""
-    from genlib.experiments import Experiment
-
+    """One :class:`~genlib.experiments.Experiment` per (row, seed): ``<row>-s<seed>``, seeds ``budget.seed`` + :data:`genlib.quality.SEEDS`."""
     data = DataConfig(dataset=dataset, limit=budget.limit)
-    out = []
-    for row, model_changes, train_changes, description in variants(budget.stylegan_epochs):
-        for seed in SEEDS:
-            model, train = base_configs(data, budget.stylegan_epochs, n_classes, budget.seed + seed)
-            out.append(Experiment(f"{row}-s{budget.seed + seed}", "stylegan", dataclasses.replace(model, **model_changes),
-                                  dataclasses.replace(train, **train_changes), description))
-    return out
+    return seeded_rows("stylegan", variants(budget.stylegan_epochs),
+                       lambda seed: base_configs(data, budget.stylegan_epochs, n_classes, seed), budget.seed)
