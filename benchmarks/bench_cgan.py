@@ -16,12 +16,15 @@
 
     python benchmarks/bench_cgan.py [--limit 0] [--cycles 15] [--mlp-steps 30] [--conv-steps 2] [--only mlp|conv] [--threads 0]
 
-Interleaves the variants in short windows (:mod:`interleave`): the report's loop, genlib's in fp32
-fp32 with ``torch.compile`` (MLP) and bf16 (and, for the conv cGAN, with channels_last), and prints images/s, the median ratio to the
+Interleaves the variants in short windows (:mod:`interleave`): the report's loop, genlib's in fp32,
+fp32 with ``torch.compile`` and bf16 (for the MLP also with the backward pass written out,
+``backward="manual"``; for the conv cGAN with channels_last), and prints images/s, the median ratio to the
 report's loop with its spread, FLOPs per image and this machine's GEMM rate. Not a test.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -32,7 +35,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from genlib.models import cgan_train
 from genlib.models.cgan import CGANConfig, build_cgan, conv_config
 from genlib.models.cgan_train import CGANTrainConfig
-from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, prepared_data, print_bound_share, training_parser
+from interleave import (MLP_SETTINGS, Runner, flops_per_image, gemm_rate, genlib_runner, genlib_variants, interleave, prepared_data,
+                        print_bound_share, training_parser)
 
 
 class SeedGenerator(nn.Module):
@@ -158,19 +162,16 @@ def main() -> None:
         x = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the K49 report's [N, 835] rows
         x = x * 2 - 1  # the K49 report's §4.3.1: "Renormalize values in x to be between -1 and 1" (the whole row)
         mlp = CGANConfig(n_classes=n_classes)
-        variants = {"K49 report's loop (DataLoader, BCELoss on sigmoid)": seed_mlp_runner(x, n_classes)}
-        for precision, compiled in (("fp32", False), ("fp32", True), ("bf16", False)):
-            tc = CGANTrainConfig(device="cpu", precision=precision, compile=compiled)
-            variants[f"genlib loop ({precision}{', compile' if compiled else ''})"] = genlib_runner(cgan_train.FAMILY, mlp, tc, data)
+        variants = {"K49 report's loop (DataLoader, BCELoss on sigmoid)": seed_mlp_runner(x, n_classes),
+                    **genlib_variants(cgan_train.FAMILY, mlp, partial(CGANTrainConfig, device="cpu"), data, MLP_SETTINGS)}
         medians = interleave("MLP CGAN (K49 report), batch 128", variants, args.mlp_steps, args.cycles, baseline=next(iter(variants)), warmup=3)
         print_bound_share(medians, flops_per_image(genlib_runner(cgan_train.FAMILY, mlp, CGANTrainConfig(device="cpu"), data)), bound)
     if args.only != "mlp":
         conv = conv_config(n_classes=n_classes, channels=args.conv_channels)
         base = dict(device="cpu", lr=3e-4, beta1=0.5, d_update="split", fake_labels="random")
         variants = {"StyleGAN report's loop (Keras-style, DataLoader)": seed004_conv_runner(data, args.conv_channels)}
-        for precision, channels_last in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
-            tc = CGANTrainConfig(precision=precision, channels_last=channels_last, **base)
-            variants[f"genlib loop ({precision}{', channels_last' if channels_last else ''})"] = genlib_runner(cgan_train.FAMILY, conv, tc, data)
+        settings = [dict(precision=p, channels_last=c) for p in ("fp32", "bf16") for c in (False, True)]
+        variants.update(genlib_variants(cgan_train.FAMILY, conv, partial(CGANTrainConfig, **base), data, settings))
         medians = interleave(f"conv cGAN (StyleGAN report), {args.conv_channels} filters, batch 128", variants, args.conv_steps,
                              args.cycles, baseline=next(iter(variants)))
         print_bound_share(medians, flops_per_image(genlib_runner(cgan_train.FAMILY, conv, CGANTrainConfig(**base), data)), bound)

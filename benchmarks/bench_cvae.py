@@ -9,12 +9,15 @@ same Adam update, fused into one kernel).
 
     python benchmarks/bench_cvae.py [--dataset kana49] [--cycles 15] [--steps 40] [--threads 2]
 
-Interleaves the report's loop and genlib's in fp32, fp32 with ``torch.compile`` and bf16 in short windows
+Interleaves the report's loop and genlib's in fp32, fp32 with ``torch.compile`` and bf16, each with
+autograd and with the backward pass written out (``backward="manual"``), in short windows
 (:mod:`interleave`) and prints images/s, the median ratio to the report's loop and its spread, the
 model's FLOPs per image and this machine's GEMM rate (for the share of the FLOP bound).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -25,7 +28,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from genlib.models import cvae_train
 from genlib.models.cvae import CVAEConfig
 from genlib.models.cvae_train import CVAETrainConfig
-from interleave import Runner, flops_per_image, gemm_rate, genlib_runner, interleave, prepared_data, print_bound_share, training_parser
+from interleave import (MLP_SETTINGS, Runner, flops_per_image, gemm_rate, genlib_runner, genlib_variants, interleave, prepared_data,
+                        print_bound_share, training_parser)
 
 
 class SeedConditionalVAE(nn.Module):
@@ -99,10 +103,8 @@ def main() -> None:
     x_train = np.concatenate([flat, *onehots], axis=1).astype(np.float32)  # the K49 report's [N, 835] rows
     print(f"{args.dataset}: {len(x_train)} training images")
     model = CVAEConfig(n_classes=n_classes)
-    variants = {"K49 report's loop (DataLoader, fp32)": seed_runner(x_train, n_classes)}
-    for precision, compiled in (("fp32", False), ("fp32", True), ("bf16", False)):
-        tc = CVAETrainConfig(device="cpu", precision=precision, compile=compiled)
-        variants[f"genlib loop ({precision}{', compile' if compiled else ''})"] = genlib_runner(cvae_train.FAMILY, model, tc, data)
+    variants = {"K49 report's loop (DataLoader, fp32)": seed_runner(x_train, n_classes),
+                **genlib_variants(cvae_train.FAMILY, model, partial(CVAETrainConfig, device="cpu"), data, MLP_SETTINGS)}
     medians = interleave("CVAE (K49 report), batch 100", variants, args.steps, args.cycles, baseline=next(iter(variants)), warmup=3)
     bound = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
     print(f"  GEMM rate here: fp32 {bound['fp32'] / 1e9:.0f} GFLOP/s, bf16 {bound['bf16'] / 1e9:.0f} GFLOP/s")

@@ -26,6 +26,11 @@ from genlib.scaffold import Family, Run
 from genlib.training import TrainState, fit
 
 Runner = Callable[[int], int]
+MLP_SETTINGS: list[dict[str, Any]] = [  # genlib's variants of the K49 report's MLPs: autograd, then the backward pass written out
+    dict(precision="fp32"), dict(precision="fp32", compile=True), dict(precision="bf16"),
+    dict(precision="fp32", backward="manual"), dict(precision="bf16", backward="manual"),
+    dict(precision="fp32", backward="manual", compile=True), dict(precision="bf16", backward="manual", compile=True),
+]
 
 
 def training_parser(description: str, limit: int = 0) -> argparse.ArgumentParser:
@@ -66,6 +71,18 @@ def genlib_runner(family: Family, model_config: Any, train_config: Any, data: An
         return state.images_seen - before
 
     return advance
+
+
+def genlib_variants(family: Family, model_config: Any, train_config: Callable[..., Any], data: Any,
+                    settings: list[dict[str, Any]]) -> dict[str, Runner]:
+    """One :func:`genlib_runner` per dict of train-config ``settings``, named by them, e.g.
+    ``"genlib loop (bf16, compile, manual backward)"`` for ``dict(precision="bf16", compile=True, backward="manual")``."""
+    variants = {}
+    for setting in settings:
+        words = [setting.get("precision", "fp32")] + [k.replace("_", " ") for k, v in setting.items() if v is True]
+        words += ["manual backward"] if setting.get("backward") == "manual" else []
+        variants[f"genlib loop ({', '.join(words)})"] = genlib_runner(family, model_config, train_config(**setting), data)
+    return variants
 
 
 def interleave(title: str, variants: dict[str, Runner], steps: int, cycles: int, baseline: str, warmup: int = 1) -> dict[str, float]:

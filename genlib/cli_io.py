@@ -27,7 +27,7 @@ from genlib.config import config_from_dict, flag_of
 from genlib.distributed import is_main_process
 
 SHIPPED_FLAG = "--overwrite-shipped"
-RESUME_MAY_CHANGE = ("epochs", "device", "download", "channels_last", "compile")  # config fields a resumed run may change (same math; also --save-every, --threads)
+RESUME_MAY_CHANGE = ("epochs", "device", "download", "channels_last", "compile", "backward")  # config fields a resumed run may change (same math; also --save-every, --threads)
 def is_shipped(path: str | Path) -> bool:
     """True when ``path`` lies in the repository's ``data/`` folder (``$GENLIB_DATA`` if set)."""
     from genlib.data.datasets import repo_data_dir
@@ -72,7 +72,7 @@ def resume_configs(family: Any, stored: Checkpoint, path: Path, explicit: dict[s
             shown = " ".join(map(str, given)) if isinstance(given, tuple) else given
             raise ValueError(
                 f"{flag_of(name)} {shown} differs from the checkpoint's {name}={current.get(name)!r}: a resumed run keeps its "
-                f"configuration (it may change --epochs, --device, --download, --channels-last, --compile, --save-every, --threads)"
+                f"configuration (it may change --epochs, --device, --download, --channels-last, --compile, --backward, --save-every, --threads)"
             )
     changes = {k: v for k, v in explicit.items() if k in RESUME_MAY_CHANGE}
     return model_config, apply_overrides(train_config, changes)

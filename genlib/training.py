@@ -215,6 +215,12 @@ class TrainResult:
         return self.state.history
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """Warm-up of the EMA decay: ``min(decay, (1 + t) / (10 + t))`` after ``t`` updates, so the
+    average forgets the random initial weights quickly (as TensorFlow's ``ExponentialMovingAverage``)."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter; buffers are copied."""

@@ -14,7 +14,7 @@ from conftest import make_tiny_data
 from genlib.losses import d_bce_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty
 from genlib.models import cgan_train
 from genlib.models.cgan import CGANConfig, Discriminator, Generator, build_cgan, conv_config, sample, to_model_range, to_unit_range
-from genlib.training import TrainingDiverged, update_ema
+from genlib.training import TrainingDiverged, ema_decay_at, update_ema
 
 ARCHS = {
     "mlp": CGANConfig(),
@@ -163,8 +163,8 @@ def test_update_ema_formula() -> None:
         model.weight.fill_(3.0)
     update_ema(ema, model, 0.75)
     assert torch.allclose(ema.weight, torch.full((1, 2), 0.75 * 1 + 0.25 * 3))
-    assert cgan_train.ema_decay_at(0.999, 0) == pytest.approx(0.1)  # warm-up: (1 + 0) / (10 + 0)
-    assert cgan_train.ema_decay_at(0.999, 10**6) == 0.999
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)  # warm-up: (1 + 0) / (10 + 0)
+    assert ema_decay_at(0.999, 10**6) == 0.999
 
 
 @pytest.mark.parametrize("name", ["mlp", "conv"])

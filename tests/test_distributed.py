@@ -6,6 +6,7 @@
   weights and history as one process with batch 2B: gradients and metrics are averaged.
 - Two processes stopped after 3 steps and resumed end exactly where an uninterrupted two-process
   run ends (a CVAE with batch norm: per-process noise, RNG states and buffers in the checkpoint).
+- The written-out backward pass (``backward="manual"``) is averaged over the processes as autograd's is.
 - ``torchrun --nproc-per-node 1 -m genlib train …`` writes the very file a plain run writes.
 """
 
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux" or not torch.distributed
 
 CLASSIFIER = ClassifierConfig(n_classes=49, channels=4, feature_dim=16, dropout=0.0)
 CVAE = CVAEConfig(arch="deep", hidden_dim=16)
+MLP_CVAE = CVAEConfig(hidden_dim=16)
 
 
 def free_port() -> int:
@@ -76,6 +78,8 @@ def _worker(rank: int, ports: list[int], folder: Path, data) -> None:
         (cvae_train.FAMILY, CVAE, cvae_train.CVAETrainConfig(epochs=2, batch_size=14, device="cpu"), {}, "cvae_full"),
         (cvae_train.FAMILY, CVAE, cvae_train.CVAETrainConfig(epochs=2, batch_size=14, device="cpu"), {"max_steps": 3}, "cvae_part"),
         (cvae_train.FAMILY, CVAE, cvae_train.CVAETrainConfig(epochs=2, batch_size=14, device="cpu"), {"resume": folder / "cvae_part.safetensors"}, "cvae_part"),
+        *((cvae_train.FAMILY, MLP_CVAE, cvae_train.CVAETrainConfig(epochs=2, batch_size=14, device="cpu", backward=b), {}, f"mlp_{b}")
+          for b in ("autograd", "manual")),
     ]
     for port, (family, mc, tc, options, name) in zip(ports, runs):
         os.environ["MASTER_PORT"] = str(port)
@@ -83,7 +87,7 @@ def _worker(rank: int, ports: list[int], folder: Path, data) -> None:
 
 
 def run_two_processes(folder: Path, data) -> None:
-    context = mp.start_processes(_worker, args=([free_port() for _ in range(4)], folder, data), nprocs=2, start_method="fork", join=False)
+    context = mp.start_processes(_worker, args=([free_port() for _ in range(6)], folder, data), nprocs=2, start_method="fork", join=False)
     deadline = time.monotonic() + 120
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
@@ -120,6 +124,10 @@ def test_two_processes_average_gradients_and_resume_exactly(tmp_path, tiny_data)
     for row_full, row_resumed in zip(full.state["history"], resumed.state["history"]):
         for k in ("loss", "kl", "val_loss"):
             assert row_resumed[k] == pytest.approx(row_full[k], rel=1e-9), k
+    # (3) the written-out gradients are averaged too: the same run as autograd's, to rounding
+    auto, manual = weights(tmp_path / "mlp_autograd.safetensors"), weights(tmp_path / "mlp_manual.safetensors")
+    for k in auto:
+        torch.testing.assert_close(manual[k], auto[k], rtol=1e-3, atol=1e-4, msg=k)
 
 
 def test_torchrun_one_process_equals_a_plain_run(tmp_path, monkeypatch) -> None:

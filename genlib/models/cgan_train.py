@@ -32,18 +32,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlib.config import check_range
+from genlib.config import check_choice, check_range
 from genlib.data.datasets import DataConfig
 from genlib.augment import diff_augment, parse_policy
 from genlib.losses import d_bce_loss, d_hinge_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty, r1_penalty
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
+from genlib.models.manual_backward import cgan_step, check_manual_cgan, check_mlp_cgan
 from genlib.models.snapshots import write_snapshot
 from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_run_length
-from genlib.training import StepFn, adam, update_ema
+from genlib.training import StepFn, adam, ema_decay_at, update_ema
 
 
 LOSSES: tuple[str, ...] = ("bce", "hinge", "wgan-gp")
+BACKWARDS: tuple[str, ...] = ("autograd", "manual")  # how a step gets its gradients (genlib.models.manual_backward)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class CGANTrainConfig:
     ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999, warmed up as min(decay, (1+t)/(10+t))); 0 = off
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast (~2x on AVX-512 CPUs), fp32 weights and losses
     channels_last: bool = False  # conv models: NHWC memory layout for the convolutions (same math)
-    compile: bool = False  # torch.compile the modules (slow first steps; not with loss="wgan-gp": no double backward)
+    compile: bool = False  # torch.compile the modules (slow first steps; not with loss="wgan-gp": no double backward); with backward="manual" also the gradient functions
+    backward: Literal["autograd", "manual"] = "autograd"  # manual: the MLP CGAN's gradients written out (BCE, joint D update; same math, faster on a CPU)
     snapshot_every: int = 0  # write snapshot figures every this many epochs (0 = never)
     snapshot_dir: str = ""  # folder for snapshot PNGs (required when snapshot_every > 0)
 
@@ -97,18 +100,15 @@ class CGANTrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         check_compute(self)
+        check_choice("backward", self.backward, BACKWARDS)
+        if self.backward == "manual":
+            check_manual_cgan(self)
         if self.compile and (self.loss == "wgan-gp" or self.r1_gamma):
             raise ValueError("compile=True cannot train loss='wgan-gp' or r1_gamma > 0: torch.compile has no double backward for the penalty")
         if self.snapshot_every < 0:
             raise ValueError(f"snapshot_every must be >= 0, got {self.snapshot_every}")
         if self.snapshot_every and not self.snapshot_dir:
             raise ValueError("snapshot_every > 0 needs a snapshot_dir to write the PNGs to")
-
-
-def ema_decay_at(decay: float, step: int) -> float:
-    """Warm-up of the EMA decay: ``min(decay, (1 + t) / (10 + t))`` after ``t`` updates, so the
-    average forgets the random initial weights quickly (as TensorFlow's ``ExponentialMovingAverage``)."""
-    return min(decay, (1 + step) / (10 + step))
 
 
 def adversarial_step(
@@ -208,6 +208,8 @@ def adversarial_step(
 
 
 def _build(model_config: CGANConfig, train_config: CGANTrainConfig) -> dict[str, nn.Module]:
+    if train_config.backward == "manual":
+        check_mlp_cgan(model_config)
     generator, discriminator = build_cgan(model_config)
     modules = {"generator": generator, "discriminator": discriminator}
     if train_config.ema_decay > 0:  # the EMA copy starts as G's initial weights and samples once trained
@@ -223,6 +225,8 @@ def _optimizers(modules: dict[str, nn.Module], train_config: CGANTrainConfig) ->
 
 def _step(run: Run) -> StepFn:
     m, o = run.modules, run.optimizers
+    if run.train_config.backward == "manual":
+        return cgan_step(m["generator"], m["discriminator"], o["generator"], o["discriminator"], run.train_config, m.get("ema"), run.state.step)
     return adversarial_step(m["generator"], m["discriminator"], o["generator"], o["discriminator"], run.train_config, m.get("ema"), run.state.step)
 
 

@@ -11,14 +11,16 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from genlib.config import check_range
+from genlib.config import check_choice, check_range
 from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.losses import elbo_loss
 from genlib.models.cvae import CVAEConfig, build_cvae, fit_prior, sample
+from genlib.models.manual_backward import check_mlp_cvae, cvae_step
 from genlib.runtime import check_compute, evaluating
 from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import Metric, StepFn, adam
 
+BACKWARDS: tuple[str, ...] = ("autograd", "manual")  # how a step gets its gradients (genlib.models.manual_backward)
 
 @dataclass(frozen=True)
 class CVAETrainConfig:
@@ -33,10 +35,12 @@ class CVAETrainConfig:
     kl_weight: float = 1.0  # beta of a beta-VAE: loss = BCE + beta * KL (the K49 report: 1, the ELBO)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bf16 autocast, fp32 weights, optimizer and losses
     channels_last: bool = False  # conv models: NHWC memory layout for the convolutions (same math)
-    compile: bool = False  # torch.compile the modules (slow first steps)
+    compile: bool = False  # torch.compile the modules (slow first steps); with backward="manual" also the gradient function
+    backward: Literal["autograd", "manual"] = "autograd"  # manual: the MLP CVAE's gradients written out (same math, faster on a CPU)
 
     def __post_init__(self) -> None:
         check_run_length(self)
+        check_choice("backward", self.backward, BACKWARDS)
         check_range("lr", self.lr, 0, low_open=True)
         check_range("kl_weight (1 = the ELBO, > 1 = a beta-VAE)", self.kl_weight, 0)
         check_compute(self)
@@ -88,7 +92,10 @@ def evaluate(model: nn.Module, split: LabelledImages, *, batch_size: int = 1000,
 
 
 def _build(model_config: CVAEConfig, train_config: CVAETrainConfig) -> dict[str, nn.Module]:
-    return {"model": build_cvae(model_config)}
+    model = build_cvae(model_config)
+    if train_config.backward == "manual":
+        check_mlp_cvae(model)
+    return {"model": model}
 
 
 def _optimizers(modules: dict[str, nn.Module], train_config: CVAETrainConfig) -> dict[str, torch.optim.Optimizer]:
@@ -96,7 +103,10 @@ def _optimizers(modules: dict[str, nn.Module], train_config: CVAETrainConfig) ->
 
 
 def _step(run: Run) -> StepFn:
-    return elbo_step(run.modules["model"], run.optimizers["optimizer"], run.train_config.kl_weight)
+    tc, model, optimizer = run.train_config, run.modules["model"], run.optimizers["optimizer"]
+    if tc.backward == "manual":
+        return cvae_step(model, optimizer, tc.kl_weight, tc.precision, tc.compile)
+    return elbo_step(model, optimizer, tc.kl_weight)
 
 
 def _validate(run: Run) -> dict[str, float]:
