@@ -62,6 +62,17 @@ def beta() -> tuple[str, str]:
     return ("down", "up")
 
 
+def grad_logvar() -> float:
+    """02.grad_logvar: autograd of L = g_z * z + KL with z = mu + exp(log sigma^2 / 2) * eps gives
+    1/2 (g_z eps sigma + sigma^2 - 1) = 1/2 (1 * 0.5 * 2 + 4 - 1) = 2.0, the line genlib.models.manual_backward writes out."""
+    from genlib.losses import gaussian_kl
+
+    mu, eps, logvar = torch.zeros(1, 1), torch.full((1, 1), 0.5), torch.full((1, 1), math.log(4), requires_grad=True)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    (1.0 * z.sum() + gaussian_kl(mu, logvar)).backward()
+    return logvar.grad.item()
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -164,7 +175,7 @@ def crossover(model: Any, class_index: int = 0, seed: int = 0) -> int:
 
 SOLUTIONS: dict[str, Callable[..., Any]] = {
     "01.median_rule": median_rule, "01.ties": ties, "01.row_width": row_width,
-    "02.kl": kl, "02.reparam": reparam, "02.beta": beta, "02.params": mlp_cvae_params,
+    "02.kl": kl, "02.reparam": reparam, "02.beta": beta, "02.params": mlp_cvae_params, "02.grad_logvar": grad_logvar,
     "03.d_star": d_star, "03.conv_transpose": conv_transpose, "03.ns_grad": ns_grad, "03.gen_params": cgan_generator_params,
     "04.fid_shift": fid_shift, "04.fid_scale": fid_scale, "04.balanced": balanced, "04.lowest_fid": lowest_fid,
     "05.truncation": truncation, "05.adain": adain, "05.layer_resolution": layer_resolution, "05.crossover": crossover,

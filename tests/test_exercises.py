@@ -25,6 +25,7 @@ WRONG = {   # key -> answers a student typically gives (each must be rejected)
     "02.reparam": [math.exp(-2), 2.0, math.sqrt(2)],
     "02.beta": [("up", "down"), ("down", "down"), "down", ("up", "up")],
     "02.params": [241_344, 120_240, 835 * 144],   # no biases anywhere, no labels, one weight matrix
+    "02.grad_logvar": [4.0, 0.5, 1.5, 2.5],   # no 1/2, only the z path, only the KL path, sigma^2 for sigma in the z path
     "03.d_star": [0.25, 0.5, 3.0],
     "03.conv_transpose": [13, 15, 16, 3.5],
     "03.ns_grad": [1 / (1 + math.exp(2.0)), 0.5, 2.0],   # the saturating loss's gradient
