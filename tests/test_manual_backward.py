@@ -12,10 +12,11 @@ import copy
 import pytest
 import torch
 
+from genlib.checkpoint import read_meta
 from genlib.models import cgan_train, cvae_train
 from genlib.models.cgan import CGANConfig, build_cgan, conv_config
 from genlib.models.cvae import CVAEConfig, build_cvae
-from genlib.models.manual_backward import cgan_step, cvae_step
+from genlib.models.manual_backward import cgan_step, cvae_gradient_gap, cvae_step
 
 LR = 1.0  # large enough that a step moves the weights far beyond their float32 rounding
 
@@ -107,8 +108,6 @@ def test_runs_train_like_autograd_and_record_the_backward(precision, tiny_data, 
     out = tmp_path / "manual.safetensors"
     cvae_train.train(CVAEConfig(n_classes=tiny_data.n_classes), cvae_train.CVAETrainConfig(epochs=1, device="cpu", backward="manual"),
                      data=tiny_data, out=out, max_steps=2, progress=False)
-    from genlib.checkpoint import read_meta
-
     assert read_meta(out).train_config["backward"] == "manual"
 
 
@@ -148,8 +147,6 @@ def test_cgan_options_without_a_written_out_backward_are_refused(fields, message
 
 def test_gradient_gap_measures_the_written_out_cvae_against_autograd() -> None:
     """The notebook's check: float32 rounding only, and the model's own gradients untouched."""
-    from genlib.models.manual_backward import cvae_gradient_gap
-
     torch.manual_seed(0)
     model = build_cvae(CVAEConfig(n_classes=10))
     x, classes, styles = _batch(10)

@@ -37,7 +37,7 @@ from genlib.data.datasets import DataConfig
 from genlib.augment import diff_augment, parse_policy
 from genlib.losses import d_bce_loss, d_hinge_loss, d_wasserstein_loss, g_nonsaturating_loss, g_wasserstein_loss, gradient_penalty, r1_penalty
 from genlib.models.cgan import CGANConfig, build_cgan, sample, to_model_range
-from genlib.models.manual_backward import cgan_step, check_manual_cgan, check_mlp_cgan
+from genlib.models.manual_backward import BACKWARDS, cgan_step, check_manual_cgan, check_mlp_cgan
 from genlib.models.snapshots import write_snapshot
 from genlib.runtime import check_compute
 from genlib.scaffold import Family, Run, check_run_length
@@ -45,7 +45,6 @@ from genlib.training import StepFn, adam, ema_decay_at, update_ema
 
 
 LOSSES: tuple[str, ...] = ("bce", "hinge", "wgan-gp")
-BACKWARDS: tuple[str, ...] = ("autograd", "manual")  # how a step gets its gradients (genlib.models.manual_backward)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,11 @@ from genlib.config import check_choice, check_range
 from genlib.data.datasets import DataConfig, LabelledImages
 from genlib.losses import elbo_loss
 from genlib.models.cvae import CVAEConfig, build_cvae, fit_prior, sample
-from genlib.models.manual_backward import check_mlp_cvae, cvae_step
+from genlib.models.manual_backward import BACKWARDS, check_mlp_cvae, cvae_step
 from genlib.runtime import check_compute, evaluating
 from genlib.scaffold import Family, Run, check_run_length
 from genlib.training import Metric, StepFn, adam
 
-BACKWARDS: tuple[str, ...] = ("autograd", "manual")  # how a step gets its gradients (genlib.models.manual_backward)
 
 @dataclass(frozen=True)
 class CVAETrainConfig:
@@ -92,10 +91,9 @@ def evaluate(model: nn.Module, split: LabelledImages, *, batch_size: int = 1000,
 
 
 def _build(model_config: CVAEConfig, train_config: CVAETrainConfig) -> dict[str, nn.Module]:
-    model = build_cvae(model_config)
     if train_config.backward == "manual":
-        check_mlp_cvae(model)
-    return {"model": model}
+        check_mlp_cvae(model_config)
+    return {"model": build_cvae(model_config)}
 
 
 def _optimizers(modules: dict[str, nn.Module], train_config: CVAETrainConfig) -> dict[str, torch.optim.Optimizer]:
