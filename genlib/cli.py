@@ -195,7 +195,7 @@ def _experiments(argv: Sequence[str]) -> int:
     parser.add_argument("--suite", default="report", choices=SUITES, help="report: the reports' experiments (default); "
                         "quality: the image-quality ablation of the conv cGAN, one technique at a time, 2 seeds each; "
                         "prior: the conv CVAE's beta x prior ablation (normal vs per-cell mixtures), 2 seeds each; "
-                        "sampling: the shipped StyleGAN sampled with each truncation and noise setting, 2 sampling seeds each; "
+                        "sampling: the best shipped StyleGAN sampled with each truncation and noise setting, 2 sampling seeds each; "
                         "stylegan: the StyleGAN retrained with one training setting changed at a time, 2 seeds each")
     parser.add_argument("--checkpoints", type=Path, help="where the trained checkpoints are kept and finished ones reused "
                         "(default <out>/checkpoints)")

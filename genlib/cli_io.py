@@ -27,7 +27,7 @@ from genlib.config import config_from_dict, flag_of
 from genlib.distributed import is_main_process
 
 SHIPPED_FLAG = "--overwrite-shipped"
-RESUME_MAY_CHANGE = ("epochs", "device", "download", "channels_last", "compile", "backward")  # config fields a resumed run may change (same math; also --save-every, --threads)
+RESUME_MAY_CHANGE = ("epochs", "device", "download", "channels_last", "compile", "backward", "lr_decay_start")  # config fields a resumed run may change (same math so far; also --save-every, --threads)
 def is_shipped(path: str | Path) -> bool:
     """True when ``path`` lies in the repository's ``data/`` folder (``$GENLIB_DATA`` if set)."""
     from genlib.data.datasets import repo_data_dir
@@ -72,10 +72,31 @@ def resume_configs(family: Any, stored: Checkpoint, path: Path, explicit: dict[s
             shown = " ".join(map(str, given)) if isinstance(given, tuple) else given
             raise ValueError(
                 f"{flag_of(name)} {shown} differs from the checkpoint's {name}={current.get(name)!r}: a resumed run keeps its "
-                f"configuration (it may change --epochs, --device, --download, --channels-last, --compile, --backward, --save-every, --threads)"
+                f"configuration (it may change --epochs, --device, --download, --channels-last, --compile, --backward, --lr-decay-start before its epoch, --save-every, --threads)"
             )
     changes = {k: v for k, v in explicit.items() if k in RESUME_MAY_CHANGE}
-    return model_config, apply_overrides(train_config, changes)
+    resumed = apply_overrides(train_config, changes)
+    check_schedule_kept(train_config, resumed, stored.state)
+    return model_config, resumed
+
+
+def check_schedule_kept(stored: Any, resumed: Any, state: dict[str, Any]) -> None:
+    """Raise ValueError when a resumed run would rewrite a learning-rate decay that has already begun.
+
+    The decay (``lr_decay_start`` to the run's end) may be added, moved or dropped, and ``epochs``
+    changed, as long as the checkpoint has not reached the start of the decay before or after the
+    change: the steps already taken are then the same as in one uninterrupted run of the new config.
+    """
+    old, new = getattr(stored, "lr_decay_start", 0), getattr(resumed, "lr_decay_start", 0)
+    if (old, stored.epochs) == (new, resumed.epochs) or not (old or new):
+        return
+    reached = state.get("epoch", 0) + (1 if state.get("batch", 0) else 0)  # epochs begun so far
+    started = [s for s in (old, new) if s and s < reached]
+    if started:
+        raise ValueError(
+            f"the checkpoint is at epoch {reached}, past lr_decay_start={min(started)}: a resumed run cannot change a learning-rate decay "
+            f"that has begun (keep --epochs {stored.epochs} --lr-decay-start {old})"
+        )
 
 
 def check_something_to_train(train_config: Any, stored: Checkpoint | None, max_steps: int | None) -> None:

@@ -306,7 +306,7 @@ def run_experiments(
         from genlib.sampling_ablation import run_sampling_ablation
 
         if only is not None or checkpoint_dir is not None:
-            raise ValueError("--only and --checkpoints apply to the suites that train; the sampling suite evaluates data/stylegan_long_<dataset>")
+            raise ValueError("--only and --checkpoints apply to the suites that train; the sampling suite evaluates the best shipped StyleGAN, data/stylegan_longest_<dataset> or stylegan_long_<dataset>")
         return run_sampling_ablation(dataset, budget, out_dir, progress=progress)
     names = [e.name for e in suite_experiments(suite, dataset, budget)]
     unknown = set(only or ()) - set(names)

@@ -4,11 +4,14 @@ A trained StyleGAN (:mod:`genlib.models.stylegan`) has two knobs that need no re
 
 - **truncation** in w-space: ``w' = w_avg + psi * (w - w_avg)``, towards the mean ``w`` of the
   requested (class, style) label (``label``) or of all labels (``global``); ``psi = 1`` is none.
-  It trades diversity for typical, easy-to-recognise images.
+  ``psi < 1`` trades diversity for typical, easy-to-recognise images; ``psi > 1`` pushes ``w``
+  *away* from the mean, undoing some of the contraction of the EMA generator (whose samples vary
+  less than real images: diversity below 1), at some cost in class accuracy.
 - **the noise inputs** of every synthesis layer: fresh per image (``random``, as in training), one
   fixed map for all images (``const``), or none.
 
-This ablation samples one trained generator (default: the shipped ``stylegan_long_<dataset>``)
+This ablation samples one trained generator (default: the best StyleGAN shipped for the dataset,
+``stylegan_longest_<dataset>`` or else ``stylegan_long_<dataset>``, :func:`default_checkpoint`)
 with each setting and judges every row with the metric suite of :mod:`genlib.evaluation`, on two
 *sampling* seeds (the generator is trained once)::
 
@@ -56,14 +59,20 @@ SETTINGS: tuple[SamplingSetting, ...] = (
     SamplingSetting("psi0.7-label", psi=0.7, description="w 30% of the way to its label's mean"),
     SamplingSetting("psi0.9-global", psi=0.9, truncation="global", description="w 10% of the way to the global mean"),
     SamplingSetting("psi0.8-global", psi=0.8, truncation="global", description="w 20% of the way to the global mean"),
+    SamplingSetting("psi1.1-label", psi=1.1, description="w 10% further from its label's mean (more varied)"),
+    SamplingSetting("psi1.2-label", psi=1.2, description="w 20% further from its label's mean"),
 )
 
 
+BEST_FIRST: tuple[str, ...] = ("stylegan_longest", "stylegan_long")  # the shipped StyleGANs, most images shown first
+
+
 def default_checkpoint(dataset: str) -> Path:
-    """The shipped ``data/stylegan_long_<dataset>.safetensors``."""
+    """The best StyleGAN shipped for ``dataset``: the first of :data:`BEST_FIRST` in ``data/`` (the last one's path if none is)."""
     from genlib.pretrained import pretrained_path
 
-    return pretrained_path(f"stylegan_long_{dataset}")
+    paths = [pretrained_path(f"{variant}_{dataset}") for variant in BEST_FIRST]
+    return next((p for p in paths if p.is_file()), paths[-1])
 
 
 def run_sampling_ablation(

@@ -53,6 +53,7 @@ class Run:
     state: TrainState  # progress so far (restored when resuming)
     data: Any  # what Family.prepare returned: a PreparedData for the built-in datasets
     device: torch.device
+    steps_per_epoch: int = 0  # this process's batches per epoch (set once the batches are built)
 
 
 def check_label_counts(model_config: Any, data: PreparedData) -> None:
@@ -235,6 +236,7 @@ def _train(family: Family, model_config: Any, train_config: Any, world: World, d
     tensors = tuple(t.to(device) for t in family.tensors(run))
     batches = TensorBatches(tensors, train_config.batch_size, drop_last=family.drop_last, seed=train_config.seed,
                             rank=world.rank, ranks=world.size)
+    run.steps_per_epoch = len(batches)
     kept = family.slim_modules(modules)
     extra = family.checkpoint_extra(run) if family.checkpoint_extra else None  # once: it describes the data, not the step
     if world.size > 1:

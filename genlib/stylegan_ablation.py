@@ -17,6 +17,7 @@ many for ``long``) on two training seeds, and judged by the metric suite of :mod
 | ``no-mixing`` | no style-mixing regularisation | StyleGAN §3.1 |
 | ``mapping-2`` | a 2-layer mapping network instead of 8 (a less disentangled w) | StyleGAN §4 |
 | ``no-ema`` | samples from G itself, not its moving average | ProGAN §A.1 |
+| ``lr-decay`` | the learning rate falls linearly to 0 over the second half of the run (from 2 epochs) | a common GAN schedule |
 
 Progressive growing is compressed to the budget: ``GROWTH_IMAGES`` images for each fade-in and
 each stable phase (32x32 from 6 x ``GROWTH_IMAGES`` images on). Rows are named ``<row>-s<seed>``;
@@ -54,7 +55,8 @@ def variants(epochs: int) -> list[tuple[str, dict[str, Any], dict[str, Any], str
         ("no-mixing", {}, {"style_mixing_prob": 0.0}, "no style-mixing regularisation"),
         ("mapping-2", {"mapping_layers": 2}, {}, "a 2-layer mapping network instead of 8"),
         ("no-ema", {}, {"ema_half_life_images": 0}, "samples from G itself, not its moving average"),
-    ]
+    ] + ([("lr-decay", {}, {"lr_decay_start": epochs // 2}, "the learning rate falls linearly to 0 over the second half of the run")]
+         if epochs >= 2 else [])  # a one-epoch budget has no whole epoch to decay over: no such row
 
 
 def stylegan_experiments(dataset: str, budget: Any, n_classes: int) -> list[Any]:

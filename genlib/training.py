@@ -35,6 +35,23 @@ def adam(module: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999)
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
 
 
+def linear_decay(progress: float, start: float, end: float) -> float:
+    """Learning-rate factor in [0, 1]: 1 until epoch ``start``, then falling linearly to 0 at epoch ``end``.
+
+    ``progress`` counts epochs, fractions included (epoch + batch / batches per epoch); ``start = 0``
+    means no decay (factor 1 throughout).
+    """
+    if start <= 0 or progress <= start:
+        return 1.0
+    return max(0.0, 1.0 - (progress - start) / max(end - start, 1e-12))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate to ``lr``."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint (if any) is left untouched."""
 

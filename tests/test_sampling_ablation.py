@@ -11,12 +11,12 @@ import pytest
 from genlib.evaluation import evaluate_checkpoint
 from genlib.experiments import ExperimentBudget, run_experiments
 from genlib.pretrained import pretrained_path
-from genlib.sampling_ablation import SETTINGS, run_sampling_ablation
+from genlib.sampling_ablation import SETTINGS, default_checkpoint, run_sampling_ablation
 from genlib.tables import read_csv
 
 STYLEGAN = pretrained_path("stylegan_kana49")
 BUDGET = ExperimentBudget(n_per_cell=3)
-SHOWN = tuple(s for s in SETTINGS if s.name in ("base", "noise-none", "psi0.7-label"))
+SHOWN = tuple(s for s in SETTINGS if s.name in ("base", "noise-none", "psi0.7-label", "psi1.2-label"))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,12 @@ def test_settings_change_the_samples_and_truncation_narrows_them(ablation: tuple
     seed0 = {r["name"]: r for r in rows}
     assert seed0["noise-none-s0"]["fid"] != seed0["base-s0"]["fid"]
     assert seed0["base-s0"]["fid"] != seed0["base-s1"]["fid"]  # two sampling seeds, two draws
-    assert _mean(rows, "psi0.7-label", "diversity") < _mean(rows, "base", "diversity")
+    assert _mean(rows, "psi0.7-label", "diversity") < _mean(rows, "base", "diversity") < _mean(rows, "psi1.2-label", "diversity")
+
+
+def test_the_default_generator_is_the_best_shipped_one() -> None:
+    assert default_checkpoint("kana49") == pretrained_path("stylegan_longest_kana49")  # shown the most images
+    assert default_checkpoint("mnist5k") == pretrained_path("stylegan_long_mnist5k")  # no longer run ships for it
 
 
 def test_bad_checkpoints_are_refused(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ def test_every_row_changes_one_setting_on_two_seeds() -> None:
         changed |= {k for k in vars(e.model_config) if getattr(e.model_config, k) != getattr(base.model_config, k)}
         assert changed == set(model_changes) | set(train_changes), row
     assert by_row["long"][0].train_config.epochs == LONG * 3
+    assert by_row["lr-decay"][0].train_config.lr_decay_start == 1 and "lr-decay" not in [row for row, *_ in variants(1)]
     with pytest.raises(ValueError, match="stylegan_epochs must be >= 1, got 0"):
         ExperimentBudget(stylegan_epochs=0)
 

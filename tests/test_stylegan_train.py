@@ -74,6 +74,7 @@ def test_image_folder_errors_name_the_problem(tmp_path):
 # --- schedule, real images, EMA -----------------------------------------------------------------------
 
 from genlib.checkpoint import load_checkpoint  # noqa: E402
+from genlib.cli_io import check_schedule_kept  # noqa: E402
 from genlib.models.stylegan import Generator, StyleGANConfig  # noqa: E402
 from genlib.models.stylegan_layers import downsample2x, upsample2x  # noqa: E402
 from genlib.models.stylegan_sample import sample, sample_mixed  # noqa: E402
@@ -175,6 +176,39 @@ def test_resume_mid_fade_matches_an_uninterrupted_run(tiny_data, tmp_path):
         for key in a:
             assert torch.equal(a[key], b[key]), f"{name}.{key}"
     assert resumed.state.running == pytest.approx(full.state.running)
+
+
+def test_lr_decay_falls_linearly_after_its_start_and_resumes_exactly(tiny_data, tmp_path):
+    decayed = tiny_train_config(batch_size=32, epochs=3, lr_decay_start=1)  # the training split: 6 steps per epoch
+    full = train(TINY_MODEL, decayed, data=tiny_data, progress=False)
+    # step b of epoch e runs at progress e + b/6; past the start the factor is 1 - (progress - 1) / 2,
+    # so epoch 2 averages 1 - mean(b)/12 = 1 - 2.5/12 and epoch 3 starts half-way down
+    assert full.state.step == 18
+    mean_lr = [row["lr"] / decayed.lr for row in full.state.history]
+    assert mean_lr == pytest.approx([1.0, 1 - 2.5 / 12, 0.5 - 2.5 / 12])
+    # a constant-lr run stopped at the start of the decay, resumed with the decay, is the decayed run
+    train(TINY_MODEL, tiny_train_config(batch_size=32, epochs=1), data=tiny_data, out=tmp_path / "e1.safetensors", progress=False)
+    resumed = train(TINY_MODEL, decayed, data=tiny_data, resume=tmp_path / "e1.safetensors", progress=False)
+    constant = train(TINY_MODEL, tiny_train_config(batch_size=32, epochs=3), data=tiny_data, progress=False)
+    for name in ("generator", "discriminator", "ema"):
+        for key, value in full.modules[name].state_dict().items():
+            assert torch.equal(value, resumed.modules[name].state_dict()[key]), f"{name}.{key}"
+    assert not torch.equal(next(full.modules["generator"].parameters()), next(constant.modules["generator"].parameters()))
+    with pytest.raises(ValueError, match="lr_decay_start must be 0 .* or an epoch in 1..epochs-1=2, got 3"):
+        tiny_train_config(epochs=3, lr_decay_start=3)
+
+
+def test_a_resumed_run_cannot_rewrite_a_decay_that_has_begun():
+    constant, decaying = tiny_train_config(epochs=60), tiny_train_config(epochs=65, lr_decay_start=55)
+    at_55, into_56 = {"epoch": 55, "batch": 0}, {"epoch": 55, "batch": 3}
+    check_schedule_kept(constant, decaying, at_55)  # no step has decayed yet: the same as one decayed run
+    check_schedule_kept(decaying, decaying, {"epoch": 60, "batch": 0})
+    check_schedule_kept(decaying, tiny_train_config(epochs=70, lr_decay_start=60), at_55)  # moved before it began
+    for stored, resumed, state in ((constant, decaying, into_56), (constant, tiny_train_config(epochs=65, lr_decay_start=50), at_55),
+                                   (decaying, tiny_train_config(epochs=70, lr_decay_start=55), {"epoch": 60, "batch": 0}),
+                                   (decaying, tiny_train_config(epochs=65), {"epoch": 60, "batch": 0})):
+        with pytest.raises(ValueError, match="past lr_decay_start=.*: a resumed run cannot change a learning-rate decay that has begun"):
+            check_schedule_kept(stored, resumed, state)
 
 
 def test_checkpoint_round_trip_slim_and_full(tiny_data, tmp_path):
