@@ -35,6 +35,49 @@ def adam(module: nn.Module, lr: float, betas: tuple[float, float] = (0.9, 0.999)
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
 
 
+def adam_state(optimizer: torch.optim.Adam, params: list[Tensor]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+    """The optimizer's own ``(exp_avg, exp_avg_sq, step)`` tensors for ``params``, created as torch's
+    Adam creates them on its first step (zeros; a float32 step count on the parameter's device), so
+    :func:`adam_update` and ``optimizer.step()`` can take turns and the checkpoints look the same.
+
+    Raises:
+        ValueError: an Adam option :func:`adam_update` does not write out (weight decay, AMSGrad, maximize, several groups).
+    """
+    group = optimizer.param_groups[0]
+    for name, plain in (("weight_decay", 0), ("amsgrad", False), ("maximize", False)):
+        if group.get(name, plain) != plain or len(optimizer.param_groups) != 1:
+            raise ValueError(f"the written-out Adam covers one parameter group with {name}={plain!r}, got {group.get(name)!r}")
+    for p in params:
+        state = optimizer.state[p]
+        if not state:
+            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    states = [optimizer.state[p] for p in params]
+    return [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states]
+
+
+def adam_hyper(optimizer: torch.optim.Adam) -> tuple[float, float, float, float]:
+    """``(lr, beta1, beta2, eps)`` of the optimizer's (single) parameter group."""
+    group = optimizer.param_groups[0]
+    return float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"])
+
+
+@torch.no_grad()
+def adam_update(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor], exp_avg_sqs: list[Tensor], steps: list[Tensor],
+                lr: float, beta1: float, beta2: float, eps: float) -> None:
+    """One Adam step in place (Kingma & Ba 2015, Algorithm 1, in ``torch.optim.Adam``'s form), on the
+    state of :func:`adam_state`. Compiled into a written-out training step
+    (:mod:`genlib.models.manual_backward`) it runs in the same loops that compute the gradients.
+    """
+    for p, g, m, v, t in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+        t.add_(1)
+        m.lerp_(g, 1 - beta1)  # m = b1 m + (1 - b1) g
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v = b2 v + (1 - b2) g^2
+        denom = v.sqrt() / (1 - beta2**t).sqrt() + eps  # sqrt(v / (1 - b2^t)) + eps
+        p.sub_(lr / (1 - beta1**t) * m / denom)  # p -= lr / (1 - b1^t) * m / denom
+
+
 def linear_decay(progress: float, start: float, end: float) -> float:
     """Learning-rate factor in [0, 1]: 1 until epoch ``start``, then falling linearly to 0 at epoch ``end``.
 

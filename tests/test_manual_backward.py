@@ -17,6 +17,7 @@ from genlib.models import cgan_train, cvae_train
 from genlib.models.cgan import CGANConfig, build_cgan, conv_config
 from genlib.models.cvae import CVAEConfig, build_cvae
 from genlib.models.manual_backward import cgan_step, cvae_gradient_gap, cvae_step
+from genlib.training import adam_state, adam_update
 
 LR = 1.0  # large enough that a step moves the weights far beyond their float32 rounding
 
@@ -120,6 +121,50 @@ def test_compiled_written_out_step_matches_the_eager_one(tiny_data) -> None:
         for c in (False, True)
     )
     assert compiled == pytest.approx(eager, rel=1e-4)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_written_out_adam_is_torchs_adam_on_the_same_state(compiled) -> None:
+    """Five steps of :func:`adam_update` move the weights as ``torch.optim.Adam`` does and keep its
+    state (the same keys and step count), from which torch's Adam carries on."""
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(6, 5, generator=g), torch.randn(5, generator=g)]
+    grads = [[torch.randn(p.shape, generator=g) * 10**k for p in start] for k in range(-2, 3)]  # gradients of every size
+    ours, theirs = ([p.clone().requires_grad_() for p in start] for _ in range(2))
+    opt_ours, opt_theirs = (torch.optim.Adam(ps, lr=0.01, betas=(0.5, 0.999), fused=True) for ps in (ours, theirs))
+    update = torch.compile(adam_update, dynamic=False) if compiled else adam_update
+    for step_grads in grads:
+        update(ours, step_grads, *adam_state(opt_ours, ours), 0.01, 0.5, 0.999, 1e-8)
+        for p, gr in zip(theirs, step_grads):
+            p.grad = gr
+        opt_theirs.step()
+    for a, b, s in zip(ours, theirs, start):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+        assert not torch.equal(a, s)
+    for a, b in zip(opt_ours.state.values(), opt_theirs.state.values()):
+        assert a.keys() == b.keys() and float(a["step"]) == float(b["step"]) == 5
+        torch.testing.assert_close(a["exp_avg_sq"], b["exp_avg_sq"], rtol=1e-5, atol=0)
+    for p, gr in zip(ours, grads[0]):  # torch's Adam continues from the written-out one's state
+        p.grad = gr
+    opt_ours.step()
+    assert all(float(s["step"]) == 6 for s in opt_ours.state.values())
+    with pytest.raises(ValueError, match="one parameter group with weight_decay=0, got 0.1"):
+        adam_state(torch.optim.Adam(ours, weight_decay=0.1), ours)
+
+
+def test_compiled_written_out_cgan_step_matches_the_eager_one_and_resumes_either_way(tiny_data, tmp_path) -> None:
+    """The compiled CGAN step (gradients and Adam in one function) gives the eager step's losses up to
+    rounding, and its checkpoint (torch Adam's state layout) resumes without compile."""
+    model_config = CGANConfig(n_classes=tiny_data.n_classes)
+    config = dict(epochs=1, batch_size=32, device="cpu", backward="manual")
+    eager, compiled = (_losses(cgan_train, model_config, cgan_train.CGANTrainConfig(**config, compile=c), tiny_data, steps=6)
+                       for c in (False, True))
+    assert compiled == pytest.approx(eager, rel=1e-3)
+    out = tmp_path / "compiled.safetensors"
+    cgan_train.train(model_config, cgan_train.CGANTrainConfig(**config, compile=True), data=tiny_data, out=out, max_steps=3, progress=False)
+    resumed = cgan_train.train(model_config, cgan_train.CGANTrainConfig(**config), data=tiny_data, resume=out, max_steps=6, progress=False)
+    assert resumed.state.step == 6
+    assert [v / 6 for v in resumed.state.running.values()] == pytest.approx(eager, rel=1e-3)
 
 
 @pytest.mark.parametrize("family, model_config, fields, message", [

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from genlib.config import check_choice
 from genlib.legacy import renamed_values
-from genlib.models.conditioning import check_labels, label_codes, seeded_normal
+from genlib.models.conditioning import check_labels, label_codes, one_hot_codes, seeded_normal
 from genlib.runtime import evaluating
 
 IMAGE_PIXELS = 28 * 28
@@ -116,11 +116,13 @@ def to_unit_range(x: Tensor, config: CGANConfig) -> Tensor:
     return (x + 1) / 2 if config.output == "tanh" else x
 
 
-def mlp_label_codes(classes: Tensor, styles: Tensor, config: CGANConfig) -> tuple[Tensor, Tensor]:
+def mlp_label_codes(classes: Tensor, styles: Tensor, config: CGANConfig, check: bool = True) -> tuple[Tensor, Tensor]:
     """The MLP's label inputs ``([B, n_classes], [B, n_styles])``: one-hot codes in {0, 1}, or
     ``code * 2 - 1`` in {-1, +1} for ``label_range="pm1"``: the K49 report rescales its whole
-    835-wide array (image + one-hot labels) by ``x * 2 - 1`` before training (§4.3.1)."""
-    c1h, s1h = label_codes(classes, styles, config.n_classes, config.n_styles)
+    835-wide array (image + one-hot labels) by ``x * 2 - 1`` before training (§4.3.1).
+    ``check=False`` skips the range check for labels known to be valid (:func:`one_hot_codes`)."""
+    codes = label_codes if check else one_hot_codes
+    c1h, s1h = codes(classes, styles, config.n_classes, config.n_styles)
     if config.label_range == "pm1":
         return c1h * 2 - 1, s1h * 2 - 1
     return c1h, s1h

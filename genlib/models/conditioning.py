@@ -34,10 +34,17 @@ def label_codes(classes: Tensor, styles: Tensor, n_classes: int, n_styles: int) 
     s = check_labels(styles, n_styles, "style")
     if c.shape != s.shape:
         raise ValueError(f"class and style labels must have the same shape, got {tuple(c.shape)} and {tuple(s.shape)}")
-    return (
-        torch.nn.functional.one_hot(c, n_classes).float(),
-        torch.nn.functional.one_hot(s, n_styles).float(),
-    )
+    return one_hot_codes(c, s, n_classes, n_styles)
+
+
+def one_hot_codes(classes: Tensor, styles: Tensor, n_classes: int, n_styles: int) -> tuple[Tensor, Tensor]:
+    """One-hot codes ``([B, n_classes], [B, n_styles])`` (float32) of int64 labels known to be in range
+    (a training batch of a prepared dataset): no range check, so no wait for the values on the host.
+    :func:`label_codes` checks first; an index out of range still raises here, with torch's message."""
+    def one_hot(labels: Tensor, n: int) -> Tensor:
+        return torch.zeros(labels.shape[0], n, device=labels.device).scatter_(1, labels[:, None], 1.0)
+
+    return one_hot(classes, n_classes), one_hot(styles, n_styles)
 
 
 def seeded_normal(shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu") -> Tensor:
