@@ -115,7 +115,7 @@ def cvae_step(model: nn.Module, optimizer: torch.optim.Optimizer, kl_weight: flo
     gradients = _maybe_compiled(cvae_gradients, compile)
     train = _compiled_with_adam(cvae_gradients, compile)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    cfg, params = model.config, list(model.parameters())
+    cfg = model.config
 
     def step(batch: tuple[Tensor, ...]) -> dict[str, Metric]:
         x, classes, styles = batch
@@ -124,11 +124,7 @@ def cvae_step(model: nn.Module, optimizer: torch.optim.Optimizer, kl_weight: flo
         x = x.reshape(x.shape[0], -1)
         with _written_out(x.device):
             inp = first_layer_input(cfg.input_order, x, c1h, s1h)
-            if train is not None:  # gradients and Adam in one compiled function
-                bce, kl = train(params, adam_state(optimizer, params), adam_hyper(optimizer), model, inp, x, c1h, s1h, eps, kl_weight, dtype)
-            else:
-                grads, bce, kl = gradients(model, inp, x, c1h, s1h, eps, kl_weight, dtype)
-                _apply(model, grads, optimizer)
+            bce, kl = _train_step(train, gradients, model, optimizer, model, inp, x, c1h, s1h, eps, kl_weight, dtype)
         b = x.shape[0]
         return {k: v.detach().double() / b for k, v in {"loss": bce + kl, "reconstruction": bce, "kl": kl}.items()}
 
@@ -216,7 +212,6 @@ def cgan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
     dtype = torch.bfloat16 if tc.precision == "bf16" else torch.float32
     g_forward, d_grads, g_grads = (_maybe_compiled(f, tc.compile) for f in (generator_forward, discriminator_gradients, generator_gradients))
     d_train, g_train = (_compiled_with_adam(f, tc.compile) for f in (discriminator_gradients, generator_gradients))
-    d_params, g_params = list(D.parameters()), list(G.parameters())
     steps_done = [start_step]
 
     def step(batch: tuple[Tensor, ...]) -> dict[str, Metric]:
@@ -234,17 +229,9 @@ def cgan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
                 gin = torch.cat((z, *y_fake), dim=1)
                 hidden, fake = g_forward(G, gin, dtype)
                 inp = torch.cat((first_layer_input(mc.input_order, real, *y_real), first_layer_input(mc.input_order, fake, *y_fake)))
-                if d_train is not None:  # gradients and Adam in one compiled function
-                    d_loss, d_real, d_fake = d_train(d_params, adam_state(opt_d, d_params), adam_hyper(opt_d), D, inp, dtype)
-                else:
-                    grads, d_loss, d_real, d_fake = d_grads(D, inp, dtype)
-                    _apply(D, grads, opt_d)
-            fakes = (gin, hidden, fake, inp[real.shape[0]:])  # (2) G step on the same fakes, through the updated D
-            if g_train is not None:
-                (g_loss,) = g_train(g_params, adam_state(opt_g, g_params), adam_hyper(opt_g), G, D, *fakes, dtype)
-            else:
-                grads, g_loss = g_grads(G, D, *fakes, dtype)
-                _apply(G, grads, opt_g)
+                d_loss, d_real, d_fake = _train_step(d_train, d_grads, D, opt_d, D, inp, dtype)
+            # (2) G step on the same fakes, through the updated D
+            (g_loss,) = _train_step(g_train, g_grads, G, opt_g, G, D, gin, hidden, fake, inp[real.shape[0]:], dtype)
         if ema is not None:  # (3) EMA of G's weights
             update_ema(ema, G, ema_decay_at(tc.ema_decay, steps_done[0]))
         steps_done[0] += 1
@@ -283,6 +270,19 @@ def _in_parameter_order(module: nn.Module, grads: dict[nn.Module, Grads]) -> Gra
     """``[dW, db]`` of each layer in ``grads``, flattened in the order of ``module.parameters()``."""
     by_param = {id(p): g for layer, pair in grads.items() for p, g in zip((layer.weight, layer.bias), pair)}
     return [by_param[id(p)] for p in module.parameters()]
+
+
+def _train_step(fused: Callable | None, gradients: Callable, module: nn.Module, optimizer: torch.optim.Optimizer,
+                *args: object) -> tuple[Tensor, ...]:
+    """Update ``module`` from ``gradients(*args)`` and return the rest of what it returns (losses):
+    with ``fused`` (:func:`_compiled_with_adam`) gradients and Adam in one compiled call, else the
+    gradients handed to ``optimizer.step()``."""
+    if fused is not None:
+        params = list(module.parameters())
+        return fused(params, adam_state(optimizer, params), adam_hyper(optimizer), *args)
+    grads, *out = gradients(*args)
+    _apply(module, grads, optimizer)
+    return tuple(out)
 
 
 def _apply(module: nn.Module, grads: Grads, optimizer: torch.optim.Optimizer) -> None:
