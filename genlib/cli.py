@@ -206,7 +206,7 @@ def _experiments(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     budget = apply_overrides(ExperimentBudget(), vars(args))
     out = args.out or Path("runs") / f"{'experiments' if args.suite == 'report' else args.suite}_{args.dataset}"
-    started = time.time()
+    before = file_stamps([Path(out)] + ([args.checkpoints] if args.checkpoints else []))
     if args.figures:
         from genlib.data.datasets import DataConfig, prepare_dataset
         from genlib.experiments import write_figures
@@ -217,7 +217,7 @@ def _experiments(argv: Sequence[str]) -> int:
         return 0
     run_experiments(args.dataset, budget, out, only=args.only, suite=args.suite, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
     print((Path(out) / "results.md").read_text())
-    print(wrote_lines(written_since([Path(out)] + ([args.checkpoints] if args.checkpoints else []), started)))
+    print(wrote_lines(written_since([Path(out)] + ([args.checkpoints] if args.checkpoints else []), before)))
     return 0
 
 
@@ -233,9 +233,9 @@ def _report(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from genlib.report import run_report
 
-    started = time.time()
+    started, before = time.time(), file_stamps([args.out] if args.out else [])
     index = run_report(args.notebooks, args.out, timeout=args.timeout, quick=not args.full)
-    written = written_since([index.parent], started)
+    written = written_since([index.parent], before)
     print(f"genlib report: {len(written)} files in {index.parent} ({time.time() - started:.0f} s); open {index} "
           f"(or {index.with_suffix('.md')})")
     return 0
@@ -326,10 +326,19 @@ def wrote_lines(paths: Sequence[Path]) -> str:
     return "\n".join(f"wrote {p} ({p.stat().st_size / 1024:,.0f} KiB)" for p in paths)
 
 
-def written_since(folders: Sequence[Path], started: float) -> list[Path]:
-    """The files under ``folders`` modified at or after ``started`` (a ``time.time()``), sorted."""
-    return sorted(p for folder in folders if Path(folder).is_dir() for p in Path(folder).rglob("*")
-                  if p.is_file() and p.stat().st_mtime >= started)
+def file_stamps(folders: Sequence[Path]) -> dict[Path, tuple[int, int, int] | None]:
+    """Each file under ``folders`` with its :func:`~genlib.cli_io.file_stamp`: what :func:`written_since` compares.
+
+    Stamps, not mtimes against a clock: a file system's timestamps may lag ``time.time()`` by milliseconds.
+    """
+    from genlib.cli_io import file_stamp
+
+    return {p: file_stamp(p) for folder in folders if Path(folder).is_dir() for p in Path(folder).rglob("*") if p.is_file()}
+
+
+def written_since(folders: Sequence[Path], before: dict[Path, tuple[int, int, int] | None]) -> list[Path]:
+    """The files under ``folders`` that are new or changed since ``before`` (a :func:`file_stamps`), sorted."""
+    return sorted(p for p, stamp in file_stamps(folders).items() if before.get(p) != stamp)
 
 
 def error_line(exc: BaseException) -> str:

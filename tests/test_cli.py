@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import numpy as np
 import pytest
 
-from genlib.cli import main
+from genlib.cli import file_stamps, main, written_since
 from genlib.cli_sample import sample_labels
 from genlib.tables import read_csv
 
@@ -331,3 +332,16 @@ def test_runs_is_git_ignored() -> None:
 
     ignored = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().splitlines()
     assert "runs/" in ignored
+
+
+def test_written_since_lists_new_and_replaced_files_whatever_their_timestamps(tmp_path) -> None:
+    """A file system's clock may lag time.time(): new files count even when stamped in the past."""
+    (tmp_path / "kept.txt").write_text("a")
+    (tmp_path / "replaced.txt").write_text("b")
+    before = file_stamps([tmp_path, tmp_path / "missing"])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "new.txt").write_text("c")
+    os.utime(tmp_path / "sub" / "new.txt", (1.0, 1.0))
+    (tmp_path / "tmp").write_text("b")
+    os.replace(tmp_path / "tmp", tmp_path / "replaced.txt")
+    assert written_since([tmp_path], before) == [tmp_path / "replaced.txt", tmp_path / "sub" / "new.txt"]
