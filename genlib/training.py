@@ -43,9 +43,11 @@ def adam_state(optimizer: torch.optim.Adam, params: list[Tensor]) -> tuple[list[
     Raises:
         ValueError: an Adam option :func:`adam_update` does not write out (weight decay, AMSGrad, maximize, several groups).
     """
+    if len(optimizer.param_groups) != 1:
+        raise ValueError(f"the written-out Adam covers one parameter group, got {len(optimizer.param_groups)}")
     group = optimizer.param_groups[0]
     for name, plain in (("weight_decay", 0), ("amsgrad", False), ("maximize", False)):
-        if group.get(name, plain) != plain or len(optimizer.param_groups) != 1:
+        if group.get(name, plain) != plain:
             raise ValueError(f"the written-out Adam covers one parameter group with {name}={plain!r}, got {group.get(name)!r}")
     for p in params:
         state = optimizer.state[p]

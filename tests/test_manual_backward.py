@@ -150,6 +150,8 @@ def test_written_out_adam_is_torchs_adam_on_the_same_state(compiled) -> None:
     assert all(float(s["step"]) == 6 for s in opt_ours.state.values())
     with pytest.raises(ValueError, match="one parameter group with weight_decay=0, got 0.1"):
         adam_state(torch.optim.Adam(ours, weight_decay=0.1), ours)
+    with pytest.raises(ValueError, match="covers one parameter group, got 2"):
+        adam_state(torch.optim.Adam([{"params": ours[:1]}, {"params": ours[1:]}]), ours)
 
 
 def test_compiled_written_out_cgan_step_matches_the_eager_one_and_resumes_either_way(tiny_data, tmp_path) -> None:
