@@ -129,12 +129,14 @@ RECIPES: dict[str, Recipe] = {
             "stylegan_longer_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(epochs=36, precision="bf16", channels_last=True),
             "stylegan_long_kana49 shown 2x as many images (770k: 36 passes) in bf16 autocast with NHWC convolutions "
             "(1.5x faster steps here, though the StyleGAN ablation finds bf16 costs some FID per image), "
-            "118 min on one shared CPU thread: FID 42 (stylegan_longest_kana49 trains the same run on to 1.28M images)",
+            "118 min on one shared CPU thread (about 82 on 2 idle ones): FID 42 "
+            "(stylegan_longest_kana49 trains the same run on to 1.28M images)",
         ),
         Recipe(
             "stylegan_longest_kana49", "stylegan", StyleGANConfig(), StyleGANTrainConfig(epochs=60, precision="bf16", channels_last=True),
             "stylegan_longer_kana49 trained on to 1.28M images (60 passes; it was made by resuming that run, which is the same "
-            "computation), 210 min on one shared CPU thread: FID 38 (3.4x the floor), the best StyleGAN genlib ships on Kana-49; "
+            "computation), 210 min on one shared CPU thread (about 136 on 2 idle ones, over the 90-minute budget): "
+            "FID 38 (3.4x the floor), the best StyleGAN genlib ships on Kana-49; "
             "from 940k images on its FID wanders between 34 and 38 (notebook 04 §16)",
         ),
         Recipe(
