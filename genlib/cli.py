@@ -40,8 +40,7 @@ def _train(argv: Sequence[str]) -> int:
     stored = load_checkpoint(known.resume) if known.resume else None
     named = argv[0] if argv and not argv[0].startswith("-") else None  # `genlib train cvae …`: the family comes first
     if named is not None and named not in FAMILIES:
-        print(f"genlib train: unknown family {named!r}: allowed " + ", ".join(sorted(FAMILIES)), file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown family {named!r}: allowed " + ", ".join(sorted(FAMILIES)))
     family_name = named or (recipe.family if recipe else None) or (stored.family if stored else None)
     if family_name is None and any(a in ("-h", "--help") for a in argv):
         print("usage: genlib train FAMILY [options] | genlib train --recipe NAME [options] | genlib train --resume FILE [options]\n\n"
@@ -50,11 +49,9 @@ def _train(argv: Sequence[str]) -> int:
               + "\nrecipes: genlib recipes")
         return 0
     if family_name is None:
-        print("genlib train: name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)", file=sys.stderr)
-        return 2
+        raise UsageError("name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)")
     if recipe and recipe.family != family_name:
-        print(f"genlib train: recipe {recipe.name!r} is a {recipe.family!r} recipe, not {family_name!r}", file=sys.stderr)
-        return 2
+        raise UsageError(f"recipe {recipe.name!r} is a {recipe.family!r} recipe, not {family_name!r}")
     if stored and stored.family != family_name:
         raise ValueError(f"--resume {known.resume} is a {stored.family!r} checkpoint, not {family_name!r}")
     family = get_family(family_name)
@@ -75,6 +72,9 @@ def _train(argv: Sequence[str]) -> int:
     parser.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: torch's choice; 1 while other work runs)")
     add_config_options(parser, [family.model_config, family.train_config])
     args = parser.parse_args(argv)
+    if args.family not in (None, family_name):  # `genlib train --recipe NAME FAMILY`: the family came after the options
+        source = f"recipe {recipe.name!r} is a {family_name!r} recipe" if recipe else f"--resume {args.resume} is a {family_name!r} checkpoint"
+        raise UsageError(f"{source}, not {args.family!r}")
     if (args.recipe, args.resume) != (known.recipe, known.resume):
         raise ValueError("spell --recipe and --resume out in full (they decide the options; abbreviations are not accepted)")
     values = vars(args)
@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__version__)
         return 0
     if command not in COMMANDS:
-        print(f"genlib: unknown command {command!r}: allowed {', '.join(COMMANDS)}", file=sys.stderr)
+        print(f"genlib: error: unknown command {command!r}: allowed {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     try:
         return COMMANDS[command](argv[1:])

@@ -22,6 +22,9 @@ S = ["train", "stylegan", "--limit", "490", "--epochs", "1", "--no-progress", "-
 SAMPLE = ["sample", "--checkpoint", CK, "--out", "runs/a.npz"]
 
 CASES: list[tuple[list[str], str]] = [
+    (["train", "--recipe", "cvae_mlp_kana49", "cgan", "--epochs", "1"], "recipe 'cvae_mlp_kana49' is a 'cvae' recipe, not 'cgan'"),
+    (["train", "--resume", CK, "stylegan", "--epochs", "1"], "is a 'cvae' checkpoint, not 'stylegan'"),
+    (["train", "--epochs", "1"], "name a family (cgan, classifier, cvae, stylegan) or a --recipe"),
     (["fly"], "unknown command 'fly'"),
     (["train", "gan"], "unknown family 'gan'"),
     (T + ["--limit", "-5"], "limit must be an integer >= 0 (limit 0 = all images), got -5"),
