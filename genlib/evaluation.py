@@ -224,11 +224,8 @@ def evaluate_checkpoint(
         "params": sum(p.numel() for p in model.parameters()),
         **result,
     }
-    if loaded.family.name == "cvae":
-        from genlib.models.cvae_train import evaluate as cvae_evaluate
-
-        vae = cvae_evaluate(model, data.test, seed=seed)
-        row["test_neg_elbo"], row["test_mse"] = vae["loss"], vae["mse"]
+    if loaded.family.suite_columns is not None:
+        row.update(loaded.family.suite_columns(model, data.test, seed))
     row["history"] = state.get("history", [])
     return row
 

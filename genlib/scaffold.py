@@ -119,6 +119,8 @@ class Family:
             is written (e.g. fitting a CVAE's mixture prior); its metrics join that epoch's row. None: nothing.
         checkpoint_extra: ``run -> JSON dict`` stored in every checkpoint (computed once per run), or None.
         slim: ``module names -> the names a slim file keeps`` (None: all).
+        suite_columns: ``(model, test split, seed) -> {column: float}``: what the metric suite adds to a
+            checkpoint's row beyond the samples (the CVAE's test -ELBO and MSE), or None.
     """
 
     name: str
@@ -139,6 +141,7 @@ class Family:
     finish: Callable[[Run], dict[str, float]] | None = None
     checkpoint_extra: Callable[[Run], dict[str, Any]] | None = None
     slim: Callable[[frozenset[str]], tuple[str, ...] | None] = keep_all
+    suite_columns: Callable[[nn.Module, Any, int], dict[str, float]] | None = None
 
     def train(self, model_config: Any, train_config: Any | None = None, **options: Any) -> TrainResult:
         """:func:`train_family` for this family (``train_config`` defaults to the family's defaults)."""

@@ -84,6 +84,12 @@ def toy_sample(model: ToyAutoencoder, classes: Tensor, styles: Tensor, *, seed: 
         return model.decode(z, classes.to(device), styles.to(device))
 
 
+def toy_suite_columns(model: ToyAutoencoder, test, seed: int) -> dict[str, float]:
+    """The toy's own column in the metric suite's row: reconstruction MSE on the test split."""
+    with torch.no_grad():
+        return {"test_mse": F.mse_loss(model(test.images, test.classes, test.styles), test.images).item()}
+
+
 TOY = Family(
     name="toy",
     description="a tiny conditional autoencoder (defined in a test)",
@@ -93,6 +99,7 @@ TOY = Family(
     optimizers=lambda modules, tc: {"optimizer": adam(modules["model"], tc.lr)},
     step=toy_step,
     sample=toy_sample,
+    suite_columns=toy_suite_columns,
 )
 
 FLAGS = ["--limit", "490", "--latent-dim", "4", "--no-progress"]
@@ -121,6 +128,7 @@ def test_a_new_family_goes_through_train_sample_and_evaluate(toy, capsys) -> Non
     assert main(["evaluate", "runs/toy.safetensors", "--n-per-cell", "2", "--out", "runs/r.md"]) == 0
     table = (toy / "runs" / "r.md").read_text()
     assert "| toy | toy | kana49 | 2 |" in table and "| fid |" in table  # the metric suite ran on it
+    assert "| test_mse |" in table  # with the family's own column (Family.suite_columns)
 
 
 def test_a_new_family_resumes_exactly(toy) -> None:

@@ -112,6 +112,12 @@ def _validate(run: Run) -> dict[str, float]:
     return {"val_loss": metrics["loss"], "val_mse": metrics["mse"]}
 
 
+def _suite_columns(model: nn.Module, test: LabelledImages, seed: int) -> dict[str, float]:
+    """The metric suite's extra columns for a CVAE: test -ELBO per image and reconstruction MSE."""
+    metrics = evaluate(model, test, seed=seed)
+    return {"test_neg_elbo": metrics["loss"], "test_mse": metrics["mse"]}
+
+
 def _finish(run: Run) -> dict[str, float]:
     """Fit the mixture prior (``prior_components > 0``) to the training split's posterior means."""
     model = run.modules["model"]
@@ -134,6 +140,7 @@ FAMILY = Family(
     sample=sample,
     evaluate=_validate,
     finish=_finish,
+    suite_columns=_suite_columns,
 )
 train = FAMILY.train  # train(model_config, train_config, *, data, out, resume, max_steps, save_every, slim, progress, callback)
 load = FAMILY.load  # load(path, device="cpu") -> Loaded; history rows hold loss/reconstruction/kl, val_loss, val_mse
