@@ -41,6 +41,25 @@ def test_every_shipped_checkpoint_has_a_reference() -> None:
     assert {p.stem for p in SHIPPED} <= stored, f"no reference for {sorted({p.stem for p in SHIPPED} - stored)}: run python tests/test_shipped.py"
 
 
+def test_every_file_in_data_carries_the_payload_hash(tmp_path) -> None:
+    """A flipped byte in any shipped weight is refused on load, not sampled from."""
+    from safetensors import safe_open
+
+    from genlib.checkpoint import HASH_KEY, CheckpointError, load_checkpoint
+
+    files = sorted((ROOT / "data").rglob("*.safetensors"))
+    assert len(files) > len(SHIPPED)  # the experiment folders' models too
+    for path in files:
+        with safe_open(str(path), framework="pt") as f:
+            assert HASH_KEY in (f.metadata() or {}), f"{path.relative_to(ROOT)} has no {HASH_KEY}: damage would go unnoticed"
+    damaged = tmp_path / "damaged.safetensors"
+    data = bytearray(SHIPPED[0].read_bytes())
+    data[-5] ^= 0x01  # a bit of the last tensor's last bytes
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="do not match the stored hash"):
+        load_checkpoint(damaged)
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_checkpoint_samples_as_recorded(path: Path) -> None:
     expected = np.load(REFERENCE)[path.stem]
