@@ -138,7 +138,7 @@ def check_output(path: str | Path, flag: str = "--out", suffix: str | None = Non
     if path.is_dir():
         raise ValueError(f"{flag} {path} is a directory: give a file path")
     if suffix is not None and path.suffix.lower() != suffix:
-        raise ValueError(f"{flag} {path} must end in {suffix}")
+        raise ValueError(f"{flag} {path}: give a file name ending in {suffix}")
     if is_temp_path(path):
         raise ValueError(f"{flag} {path} must not end in {TEMP_SUFFIX} (the names of temporary files)")
     if path.exists() and not path.stat().st_mode & 0o222:

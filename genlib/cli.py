@@ -36,6 +36,13 @@ def _train(argv: Sequence[str]) -> int:
     pre.add_argument("--recipe")
     pre.add_argument("--resume", type=Path)
     known, _ = pre.parse_known_args(argv)
+    for arg in argv:  # checked first: the two options decide which options exist
+        name = arg.split("=")[0]
+        if len(name) > 2 and name not in ("--recipe", "--resume") and ("--recipe".startswith(name) or "--resume".startswith(name)):
+            raise UsageError(f"{name}: spell --recipe and --resume out in full (they decide the options; abbreviations are not accepted)")
+    if known.recipe and known.resume:
+        raise UsageError("--recipe and --resume do not go together: a resumed run takes every config from its checkpoint "
+                         "(genlib train --resume FILE)")
     recipe = get_recipe(known.recipe) if known.recipe else None
     stored = load_checkpoint(known.resume) if known.resume else None
     named = argv[0] if argv and not argv[0].startswith("-") else None  # `genlib train cvae …`: the family comes first
@@ -48,6 +55,9 @@ def _train(argv: Sequence[str]) -> int:
               "families:\n" + "\n".join(f"  {name:<11} {f.description}" for name, f in sorted(FAMILIES.items()))
               + "\nrecipes: genlib recipes")
         return 0
+    if family_name is None and any(a in FAMILIES for a in argv):
+        family = next(a for a in argv if a in FAMILIES)
+        raise UsageError(f"name the family first: genlib train {family} [options] (it came after the options)")
     if family_name is None:
         raise UsageError("name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)")
     if recipe and recipe.family != family_name:

@@ -148,7 +148,7 @@ class TrainPlan:
         for path in paths:
             check_not_shipped(path, overwrite_shipped)
         for path, label in paths.items():
-            check_output(path, label)
+            check_output(path, label, ".safetensors" if path == out else None)
         return cls(family, model_config, train_config, out, work, slim, Path(resume) if resume else None, overwrite_shipped)
 
     @property

@@ -31,6 +31,17 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (`{self.prog} --help` lists the options)")
 
 
+def parse_int(text: str) -> int:
+    """An argparse type: an integer that fits 64 bits (larger ones overflow torch's sizes with a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not -(2**63) <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: at most 2**63 - 1 in size")
+    return value
+
+
 def at_least(low: int) -> Any:
     """An argparse type: an integer >= ``low`` (the message names the value)."""
 
@@ -49,8 +60,11 @@ def at_least(low: int) -> Any:
 
 def seed_arg(text: str) -> int:
     """An argparse type: a seed in 0..2**32-1."""
-    value = at_least(0)(text)
-    if value >= 2**32:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"{value} is out of range: a seed is in 0..2**32-1")
     return value
 
@@ -103,9 +117,11 @@ def add_config_options(parser: argparse.ArgumentParser, classes: Sequence[type])
             elif hint is bool:  # --flag alone means true; --flag false turns a recipe's true off
                 kwargs.update(type=parse_bool, nargs="?", const=True, metavar="BOOL")
             elif origin is tuple:
-                kwargs.update(type=args[0], nargs="+")
+                kwargs.update(type=parse_int if args[0] is int else args[0], nargs="+")
+            elif hint is int and name.endswith("seed"):
+                kwargs.update(type=seed_arg)
             elif hint in PARSE_TYPES:
-                kwargs.update(type=hint)
+                kwargs.update(type=parse_int if hint is int else hint)
             else:
                 continue
             group.add_argument(flag_of(name), **kwargs)

@@ -164,10 +164,10 @@ def test_corrupt_checkpoint_is_one_line_error(tmp_path, capsys) -> None:
 
 def test_sample_out_must_end_in_npz_and_a_failing_png_leaves_no_npz(tiny_checkpoint, tmp_path, monkeypatch, capsys) -> None:
     assert main(["sample", "--checkpoint", str(tiny_checkpoint), "--n", "1", "--out", str(tmp_path / "x.txt")]) == 1
-    assert f"--out {tmp_path / 'x.txt'} must end in .npz" in one_line(capsys.readouterr().err)
+    assert f"--out {tmp_path / 'x.txt'}: give a file name ending in .npz" in one_line(capsys.readouterr().err)
     assert main(["sample", "--checkpoint", str(tiny_checkpoint), "--n", "1", "--out", str(tmp_path / "x.npz"), "--png",
                  str(tmp_path / "x.jpg")]) == 1
-    assert "must end in .png" in one_line(capsys.readouterr().err)
+    assert "give a file name ending in .png" in one_line(capsys.readouterr().err)
     assert not list(tmp_path.glob("x.*"))
 
     def broken(*args, **kwargs):
@@ -200,7 +200,7 @@ def test_evaluate_checks_its_output_before_evaluating(tiny_checkpoint, tmp_path,
     assert main(["evaluate", str(tiny_checkpoint), "--out", str(tmp_path)]) == 1
     assert "is a directory" in one_line(capsys.readouterr().err)
     assert main(["evaluate", str(tiny_checkpoint), "--out", str(tmp_path / "r.csv")]) == 1
-    assert "must end in .md" in one_line(capsys.readouterr().err)
+    assert "give a file name ending in .md" in one_line(capsys.readouterr().err)
     monkeypatch.setattr(genlib.evaluation, "evaluate_checkpoints", lambda paths, **kw: [{"name": "m", "fid": 1.5}])
     assert main(["evaluate", str(tiny_checkpoint), "--out", str(tmp_path / "r.md")]) == 0
     assert "1.50" in capsys.readouterr().out and "1.50" in (tmp_path / "r.md").read_text()

@@ -168,9 +168,10 @@ class DataConfig:
         check_choice("split", self.split, SPLIT_MODES, renamed_values("*", "train_config.data.split"))
         check_range("test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
         check_range("foreground_threshold", self.foreground_threshold, 0, 1)
-        for name in ("limit", "split_seed"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be an integer >= 0 (limit 0 = all images), got {getattr(self, name)!r}")
+        if not isinstance(self.limit, int) or self.limit < 0:
+            raise ValueError(f"limit must be an integer >= 0 (0 = all images), got {self.limit!r}")
+        if not isinstance(self.split_seed, int) or not 0 <= self.split_seed < 2**32:
+            raise ValueError(f"split_seed must be an integer in 0..2**32-1, got {self.split_seed!r}")
 
 
 @dataclass

@@ -144,6 +144,10 @@ def stratified_split(
     from sklearn.model_selection import train_test_split  # imported here: it costs 2 s, and loading a model needs no split
 
     idx = np.arange(len(classes))
+    n_classes, n_test = len(np.unique(classes)), int(np.ceil(test_fraction * len(classes)))
+    if not n_classes <= n_test <= len(classes) - n_classes:
+        raise ValueError(f"test_fraction {test_fraction} puts {n_test} of {len(classes)} images in the test split: a split "
+                         f"stratified by class needs at least {n_classes} on each side")
     train_idx, test_idx = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=classes)
     return np.sort(train_idx), np.sort(test_idx)
 
