@@ -399,7 +399,7 @@ def test_the_unconditional_gan_ignores_its_labels() -> None:
         G(z[:1], torch.tensor([49]), torch.tensor([0]))
     with pytest.raises(ValueError, match="conv cGAN options"):
         CGANConfig(conditional=False)
-    with pytest.raises(ValueError, match="kernel_size must be >= 2, got 1"):
+    with pytest.raises(ValueError, match="kernel_size must be in 2..7, got 1"):
         conv_config(kernel_size=1)
     with pytest.raises(ValueError, match="activation must be one of"):
         conv_config(activation="relu")

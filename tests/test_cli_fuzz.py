@@ -22,6 +22,12 @@ S = ["train", "stylegan", "--limit", "490", "--epochs", "1", "--no-progress", "-
 SAMPLE = ["sample", "--checkpoint", CK, "--out", "runs/a.npz"]
 
 CASES: list[tuple[list[str], str]] = [
+    (S + ["--mbstd-group", "0"], "mbstd_group must be >= 1, got 0"),
+    (S + ["--mapping-lr-mul", "0"], "mapping_lr_mul must be a finite number in (0, inf), got 0.0"),
+    (S + ["--w-avg-beta", "5"], "w_avg_beta must be a finite number in [0, 1], got 5.0"),
+    (S + ["--w-avg-beta", "nan"], "w_avg_beta must be a finite number in [0, 1], got nan"),
+    (G + ["--arch", "conv", "--kernel-size", "99"], "kernel_size must be in 2..7, got 99"),
+    (G + ["--n-critic", "1000000000"], "n_critic must be in 1..100"),
     (T[:2] + ["--latent-dim", "99999999999999999999"] + T[2:], "--latent-dim: 99999999999999999999 is out of range"),
     (["train", "--recipe", "cvae_mlp_kana49", "--resume", CK, "--epochs", "1"], "--recipe and --resume do not go together"),
     (["train", "--rec", "cvae_mlp_kana49", "--epochs", "1"], "--rec: spell --recipe and --resume out in full"),
@@ -69,7 +75,7 @@ CASES: list[tuple[list[str], str]] = [
     (G + ["--gp-weight", "nan"], "gp_weight must be a finite number in [0, inf), got nan"),
     (G + ["--beta1", "2"], "beta1 must be a finite number in [0, 1), got 2.0"),
     (G + ["--beta2", "-0.5"], "beta2"),
-    (G + ["--n-critic", "0"], "n_critic must be >= 1, got 0"),
+    (G + ["--n-critic", "0"], "n_critic must be in 1..100 (the WGAN-GP paper: 5), got 0"),
     (G + ["--precision", "fp8"], "invalid choice: 'fp8'"),
     (G + ["--loss", "hinge2"], "invalid choice: 'hinge2'"),
     (S + ["--r1-gamma", "-1"], "r1_gamma must be a finite number in [0, inf), got -1.0"),

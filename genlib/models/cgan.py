@@ -94,8 +94,8 @@ class CGANConfig:
         check_choice("discriminator", self.discriminator, DISCRIMINATORS, renamed_values("cgan", "model_config.discriminator"))
         if self.discriminator == "projection" and self.arch != "conv":
             raise ValueError("discriminator='projection' is a conv discriminator: use it with arch='conv'")
-        if self.kernel_size < 2:
-            raise ValueError(f"kernel_size must be >= 2, got {self.kernel_size}")
+        if not 2 <= self.kernel_size <= 7:  # larger than the 7x7 maps the first transposed conv reads: no use, only cost
+            raise ValueError(f"kernel_size must be in 2..7, got {self.kernel_size}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.arch != "conv" and (self.kernel_size != 4 or self.activation != "lrelu" or not self.conditional):

@@ -94,8 +94,8 @@ class CGANTrainConfig:
             raise ValueError("r1_gamma and augment need d_update='joint' (one D pass over real || fake)")
         if self.fake_labels not in ("real", "random"):
             raise ValueError(f"fake_labels must be 'real' or 'random', got {self.fake_labels!r}")
-        if self.n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
+        if not 1 <= self.n_critic <= 100:
+            raise ValueError(f"n_critic must be in 1..100 (the WGAN-GP paper: 5), got {self.n_critic}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         check_compute(self)

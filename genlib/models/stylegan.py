@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from genlib.config import check_range
 from genlib.models.conditioning import check_labels
 from genlib.models.stylegan_layers import AdaIN, EqualConv2d, EqualLinear, NoiseInjection, PixelNorm, lrelu, upsample2x
 
@@ -67,9 +68,11 @@ class StyleGANConfig:
             raise ValueError(f"image_size must be in 1..{r} with an even difference to resolution {r}, got {self.image_size}")
         if self.image_channels not in (1, 3):
             raise ValueError(f"image_channels must be 1 or 3, got {self.image_channels}")
-        for name in ("latent_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "n_classes", "n_styles"):
+        for name in ("latent_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "n_classes", "n_styles", "mbstd_group"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_range("mapping_lr_mul", self.mapping_lr_mul, 0, low_open=True)
+        check_range("w_avg_beta", self.w_avg_beta, 0, 1)
 
     @property
     def num_blocks(self) -> int:
