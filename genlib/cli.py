@@ -152,7 +152,12 @@ def _data(argv: Sequence[str]) -> int:
     if args.action == "build-kana49":
         from genlib.data.kana49 import build_kana49
 
+        from genlib.atomic import check_output
+
         out = args.out or repo_data_dir() / "kana49"
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file: give the folder the dataset's files go into")
+        check_output(out / "kana49-train-imgs.npz", "--out")  # writable, before the minutes of rendering
         written = build_kana49(out, repo_data_dir() / "kana49" / "kana49-atlas.npz")
         print("\n".join(f"wrote {p}" for p in written.values()))
         return 0
@@ -161,6 +166,9 @@ def _data(argv: Sequence[str]) -> int:
     print(f"{args.dataset}{note}: {len(data.train)} train / {len(data.test)} test images, {data.n_classes} classes")
     print(f"thick share: train {data.train.styles.float().mean():.3f}, test {data.test.styles.float().mean():.3f}")
     return 0
+
+
+MAX_PER_CELL = 2000  # genlib evaluate --n-per-cell: 392k images for a 49-class, 4-style model
 
 
 def _evaluate(argv: Sequence[str]) -> int:
@@ -176,15 +184,21 @@ def _evaluate(argv: Sequence[str]) -> int:
     parser.add_argument("--merge", action="store_true", help="keep the rows already in --out's table: a checkpoint "
                         "evaluated again replaces its row, a new one is added last (default: write a new table)")
     args = parser.parse_args(argv)
+    if args.n_per_cell > MAX_PER_CELL:
+        raise UsageError(f"--n-per-cell {args.n_per_cell}: at most {MAX_PER_CELL:,} (each model draws that many images per "
+                         "(class, style) cell; the metric suite's protocol uses 50)")
     csv_path = args.out.with_suffix(".csv")
     check_output(args.out, "--out", ".md")
     check_output(csv_path, "--out's table")
     from genlib.evaluation import evaluate_checkpoints
     from genlib.tables import merge_rows, read_csv, write_csv, write_markdown_table
 
+    old = read_csv(csv_path) if args.merge and csv_path.is_file() else []
+    if any("name" not in row for row in old):
+        raise ValueError(f"--merge: {csv_path} is not a results table (no 'name' column): move it away or leave out --merge")
     rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed, progress=True)
-    if args.merge and csv_path.is_file():
-        rows = merge_rows(read_csv(csv_path), rows)
+    if args.merge:
+        rows = merge_rows(old, rows)
     written = atomic_write_all([(args.out, lambda tmp: write_markdown_table(rows, tmp)), (csv_path, lambda tmp: write_csv(rows, tmp))])
     print(args.out.read_text())
     print(wrote_lines(written))

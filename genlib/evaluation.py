@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from genlib import metrics as M
-from genlib.checkpoint import read_meta
+from genlib.checkpoint import load_checkpoint, read_meta
 from genlib.config import config_from_dict
 from genlib.data.conditions import style_factor
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
@@ -198,8 +198,7 @@ def evaluate_checkpoint(
     from genlib.families import load
 
     loaded = load(path)  # one read: weights verified, family and configs known
-    if loaded.family.sample is None:
-        raise ValueError(f"a {loaded.family.name!r} checkpoint does not generate images: evaluate a generator (cvae, cgan, stylegan)")
+    _check_generator(path, loaded.family.name)
     data_config = loaded.data_config
     if data is None:
         data = prepare_dataset(data_config)
@@ -230,6 +229,14 @@ def evaluate_checkpoint(
     return row
 
 
+def _check_generator(path: str | Path, family: str) -> None:
+    """Refuse a checkpoint whose family draws no images (the classifier), naming the file."""
+    from genlib.families import get_family
+
+    if get_family(family).sample is None:
+        raise ValueError(f"{path} is a {family!r} checkpoint, which does not generate images: evaluate a generator (cvae, cgan, stylegan)")
+
+
 def evaluate_checkpoints(
     paths: Sequence[str | Path],
     *,
@@ -253,6 +260,9 @@ def evaluate_checkpoints(
     references: dict[DataConfig, RealReference] = {}
     rows = []
     metas = [read_meta(path) for path in paths]  # every file is a readable checkpoint before anything is shown or done
+    for path, meta in zip(paths, metas):
+        _check_generator(path, meta.family)
+        load_checkpoint(path)  # and intact: its hash and weights verified before the first model is judged
     bar = tqdm(paths, desc="evaluate", unit="checkpoint", disable=not progress)
     for path, meta in zip(bar, metas):
         config = data.config if data is not None else _data_config(meta.train_config)

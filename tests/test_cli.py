@@ -345,3 +345,22 @@ def test_written_since_lists_new_and_replaced_files_whatever_their_timestamps(tm
     (tmp_path / "tmp").write_text("b")
     os.replace(tmp_path / "tmp", tmp_path / "replaced.txt")
     assert written_since([tmp_path], before) == [tmp_path / "replaced.txt", tmp_path / "sub" / "new.txt"]
+
+
+def test_evaluate_checks_every_file_and_the_merged_table_before_judging_any(tiny_checkpoint, tmp_path, monkeypatch, capsys) -> None:
+    import genlib.evaluation
+
+    monkeypatch.chdir(tmp_path)
+    judged = []
+    monkeypatch.setattr(genlib.evaluation, "evaluate_checkpoint", lambda path, **kw: judged.append(path) or {"name": "m"})
+    damaged = tmp_path / "damaged.safetensors"
+    raw = bytearray(tiny_checkpoint.read_bytes())
+    raw[-3] ^= 0x01
+    damaged.write_bytes(bytes(raw))
+    assert main(["evaluate", str(tiny_checkpoint), str(damaged)]) == 1
+    assert "do not match the stored hash" in one_line(capsys.readouterr().err) and judged == []
+
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    assert main(["evaluate", str(tiny_checkpoint), "--merge", "--out", "notes.md"]) == 1
+    assert "--merge: notes.csv is not a results table" in one_line(capsys.readouterr().err) and judged == []
+    assert main(["evaluate", str(tiny_checkpoint), "--out", "notes.md"]) == 0 and len(judged) == 1  # without --merge: replaced

@@ -22,6 +22,9 @@ S = ["train", "stylegan", "--limit", "490", "--epochs", "1", "--no-progress", "-
 SAMPLE = ["sample", "--checkpoint", CK, "--out", "runs/a.npz"]
 
 CASES: list[tuple[list[str], str]] = [
+    (["data", "build-kana49", "--out", "{FILE}"], "--out notes.txt is a file: give the folder"),
+    (["evaluate", CK, str(ROOT / "data" / "classifier_kana49.safetensors")], "is a 'classifier' checkpoint, which does not generate images"),
+    (["evaluate", CK, "--n-per-cell", "1000000000"], "--n-per-cell 1000000000: at most 2,000"),
     (S + ["--mbstd-group", "0"], "mbstd_group must be >= 1, got 0"),
     (S + ["--mapping-lr-mul", "0"], "mapping_lr_mul must be a finite number in (0, inf), got 0.0"),
     (S + ["--w-avg-beta", "5"], "w_avg_beta must be a finite number in [0, 1], got 5.0"),
