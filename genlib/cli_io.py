@@ -4,6 +4,8 @@
   written only when training has finished; until then the run saves full, resumable checkpoints
   at a *work* path (the output itself, or ``runs/<name>`` when the output is in ``data/``), so an
   interrupted run never replaces a finished model.
+- An existing file at the output (or work) path that the run does not resume is kept until the run
+  finishes: training writes ``<name>.partial.safetensors`` beside it meanwhile.
 - Files under the repository's ``data/`` folder (:func:`genlib.data.datasets.repo_data_dir`) are
   written only with ``--overwrite-shipped`` (``overwrite_shipped=True``).
 - ``--resume`` takes every config from the checkpoint; a flag that would change one is rejected,
@@ -136,7 +138,9 @@ class TrainPlan:
     @classmethod
     def make(cls, family: Any, model_config: Any, train_config: Any, out: Path, *, slim: bool, resume: Path | None = None,
              overwrite_shipped: bool = False, protect: bool = False) -> "TrainPlan":
-        """A plan whose work path is ``out``, or ``runs/<out's name>`` when ``out`` is shipped or ``protect`` is set.
+        """A plan whose work path is ``out``, or ``runs/<out's name>`` when ``out`` is shipped or ``protect`` is set,
+        or ``<out>.partial.safetensors`` when that path is a file this run does not continue: an existing
+        model is replaced only by a finished run, never by an interrupted one.
 
         Raises:
             ValueError: ``out`` (or the work path) is shipped and ``overwrite_shipped`` is not set, or
@@ -144,6 +148,8 @@ class TrainPlan:
         """
         out = Path(out)
         work = Path("runs") / out.name if protect or is_shipped(out) else out
+        if work.exists() and (resume is None or not work.samefile(resume)):
+            work = work.with_name(f"{work.stem}.partial{work.suffix}")
         paths = {work: "the run's checkpoint", out: "--out"}  # out last: its label wins when work == out
         for path in paths:
             check_not_shipped(path, overwrite_shipped)

@@ -154,8 +154,22 @@ def test_train_recipe_fills_a_missing_data_file_but_never_overwrites_one(sandbox
     with pytest.raises(ValueError, match="exists: pass overwrite=True"):
         train_recipe(TINY, root=sandbox, progress=False)
     assert path.read_bytes() == before
+    work = Path("runs") / f"{TINY}.safetensors"  # the first run's full checkpoint
+    work_before = work.read_bytes()
     stopped = train_recipe(TINY, root=sandbox, progress=False, overwrite=True, max_steps=3)  # stops early: data/ untouched
-    assert path.read_bytes() == before and stopped == Path("runs") / f"{TINY}.safetensors"
+    assert path.read_bytes() == before and stopped == Path("runs") / f"{TINY}.partial.safetensors"
+    assert work.read_bytes() == work_before  # and so is the finished run's full checkpoint
+
+
+def test_an_existing_out_is_replaced_only_by_a_finished_run(sandbox, capsys) -> None:
+    out = Path("runs/model.safetensors")
+    assert main(["train", "cvae", "--epochs", "1", "--out", str(out), *TINY_FLAGS]) == 0
+    finished = out.read_bytes()
+    assert main(["train", "cvae", "--epochs", "2", "--max-steps", "3", "--out", str(out), *TINY_FLAGS]) == 0
+    assert out.read_bytes() == finished and "wrote runs/model.partial.safetensors (full)" in capsys.readouterr().out
+    assert main(["train", "cvae", "--resume", "runs/model.partial.safetensors", "--out", str(out), "--no-progress"]) == 0
+    assert load_checkpoint(out).state["epoch"] == 2 and out.read_bytes() != finished  # replaced once finished
+    assert "The full checkpoint stays at runs/model.partial.safetensors" in capsys.readouterr().out
 
 
 # 2. --resume takes the checkpoint's configs
