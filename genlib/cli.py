@@ -182,7 +182,7 @@ def _evaluate(argv: Sequence[str]) -> int:
                         "model is judged on (default 50: 4,900 images on Kana-49)")
     parser.add_argument("--seed", type=seed_arg, default=0, help="noise seed of the samples, 0..2**32-1 (default 0)")
     parser.add_argument("--merge", action="store_true", help="keep the rows already in --out's table: a checkpoint "
-                        "evaluated again replaces its row, a new one is added last (default: write a new table)")
+                        "evaluated again (matched by file name) replaces its row, a new one is added last (default: write a new table)")
     args = parser.parse_args(argv)
     if args.n_per_cell > MAX_PER_CELL:
         raise UsageError(f"--n-per-cell {args.n_per_cell}: at most {MAX_PER_CELL:,} (each model draws that many images per "

@@ -58,6 +58,8 @@ class CVAEConfig:
         check_choice("arch", self.arch, ARCHS, renamed_values("cvae", "model_config.arch"))
         if self.input_order not in ("xcs", "cxs"):
             raise ValueError(f"input_order must be 'xcs' or 'cxs', got {self.input_order!r}")
+        if self.arch == "conv" and self.input_order != "xcs":
+            raise ValueError("input_order='cxs' is an MLP variant (the K49 report's §6 experiments); the conv encoder reads label maps as channels")
         for name in ("n_classes", "n_styles", "latent_dim", "hidden_dim", "channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
