@@ -22,6 +22,7 @@ S = ["train", "stylegan", "--limit", "490", "--epochs", "1", "--no-progress", "-
 SAMPLE = ["sample", "--checkpoint", CK, "--out", "runs/a.npz"]
 
 CASES: list[tuple[list[str], str]] = [
+    (G + ["--snapshot-every", "1", "--snapshot-dir", "{FILE}"], "snapshot_dir 'notes.txt' is a file"),
     (T + ["--arch", "conv", "--input-order", "cxs"], "input_order='cxs' is an MLP variant"),
     (["data", "build-kana49", "--out", "{FILE}"], "--out notes.txt is a file: give the folder"),
     (["evaluate", CK, str(ROOT / "data" / "classifier_kana49.safetensors")], "is a 'classifier' checkpoint, which does not generate images"),

@@ -108,6 +108,8 @@ class CGANTrainConfig:
             raise ValueError(f"snapshot_every must be >= 0, got {self.snapshot_every}")
         if self.snapshot_every and not self.snapshot_dir:
             raise ValueError("snapshot_every > 0 needs a snapshot_dir to write the PNGs to")
+        if self.snapshot_every and Path(self.snapshot_dir).exists() and not Path(self.snapshot_dir).is_dir():
+            raise ValueError(f"snapshot_dir {self.snapshot_dir!r} is a file: give a folder for the snapshot PNGs")
 
 
 def adversarial_step(
