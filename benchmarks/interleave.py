@@ -62,8 +62,9 @@ def genlib_runner(family: Family, model_config: Any, train_config: Any, data: An
     optimizers = family.optimizers(modules, train_config)
     state = TrainState(images_seen=images_seen)
     run = Run(model_config, train_config, modules, optimizers, state, family.prepare(model_config, train_config, data), device)
-    step = in_precision(family.step(run), device, train_config.precision)
     batches = TensorBatches(family.tensors(run), train_config.batch_size, drop_last=family.drop_last, seed=train_config.seed)
+    run.steps_per_epoch = len(batches)  # as train_family sets it before the step is built (a StyleGAN's lr decay reads it)
+    step = in_precision(family.step(run), device, train_config.precision)
 
     def advance(steps: int) -> int:
         before = state.images_seen

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from genlib.atomic import atomic_write, is_temp_path
-from genlib.legacy import LEGACY_NAMES, LEGACY_VALUES, upgrade_names  # noqa: F401  (LEGACY_*: re-exported)
+from genlib.legacy import upgrade_names
 
 FORMAT = "genlib-checkpoint/1"
 HASH_KEY = "sha256"  # metadata key: payload_hash() of the tensors, checked on every load

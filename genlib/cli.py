@@ -85,8 +85,6 @@ def _train(argv: Sequence[str]) -> int:
     if args.family not in (None, family_name):  # `genlib train --recipe NAME FAMILY`: the family came after the options
         source = f"recipe {recipe.name!r} is a {family_name!r} recipe" if recipe else f"--resume {args.resume} is a {family_name!r} checkpoint"
         raise UsageError(f"{source}, not {args.family!r}")
-    if (args.recipe, args.resume) != (known.recipe, known.resume):
-        raise ValueError("spell --recipe and --resume out in full (they decide the options; abbreviations are not accepted)")
     values = vars(args)
     if stored is not None:
         names = {name for cls in (family.model_config, family.train_config) for name, _, _ in config_fields(cls)}

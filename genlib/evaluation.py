@@ -32,7 +32,6 @@ from genlib.data.conditions import style_factor
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
 from genlib.models.classifier import DomainClassifier, classify
 from genlib.models.conditioning import ordered_labels
-from genlib.tables import markdown_table, read_csv  # noqa: F401  (re-exported for the notebooks)
 
 SampleFn = Callable[[Tensor, Tensor, int], Tensor]  # (classes [N], styles [N], seed) -> images [N, 1, 28, 28] in [0, 1]
 CHUNK = 1024  # images per sampling call: bounds memory, and the seeds per chunk fix the samples

@@ -264,7 +264,8 @@ def test_a_checkpoint_with_the_old_names_loads_and_resumes_as_today(tiny_data, t
     and ``opt_g``/``opt_d``; such a file loads under today's names and resumes to the same weights."""
     import dataclasses
 
-    from genlib.checkpoint import LEGACY_NAMES, save_checkpoint
+    from genlib.checkpoint import save_checkpoint
+    from genlib.legacy import LEGACY_NAMES
     from genlib.models.stylegan_train import FAMILY
 
     cfg = tiny_train_config()

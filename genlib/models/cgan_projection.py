@@ -51,6 +51,7 @@ class ProjectionDiscriminator(nn.Module):
         self.style_embed = nn.Embedding(config.n_styles, ch) if config.n_styles > 1 else None  # E_s (none for class only)
 
     def forward(self, x: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
+        """Scores ``[B]`` (real high) of images ``[B, 1, 28, 28]`` in the generator's range (tanh: [-1, 1]), labels ``[B]``: ``w·h + b + E[y]·h``."""
         c = check_labels(classes, self.config.n_classes, "class")
         s = check_labels(styles, self.config.n_styles, "style")
         h = self.features(x.reshape(-1, 1, 28, 28)).sum(dim=(2, 3))  # [B, ch]: sum pooling over positions

@@ -65,6 +65,7 @@ class DomainClassifier(nn.Module):
         return self.head(self.features(x))
 
     def forward(self, x: Tensor) -> Tensor:
+        """:meth:`logits`: ``[B, n_classes]`` for images ``[B, 1, 28, 28]`` in [0, 1]."""
         return self.logits(x)
 
 

@@ -164,15 +164,18 @@ class ConvConditionalVAE(nn.Module):
         self.prior = mixture_prior(c)
 
     def encode(self, x: Tensor, classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
+        """``q(z | x, y)`` of images ``[B, 1, 28, 28]`` in [0, 1]: ``(mu, logvar)``, each ``[B, latent_dim]``."""
         c1h, s1h = label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
         h = self.encoder(torch.cat((self.features(x.reshape(-1, 1, 28, 28)), c1h, s1h), dim=1))
         return self.fc_mu(h), self.fc_logvar(h)
 
     def decode(self, z: Tensor, classes: Tensor, styles: Tensor) -> Tensor:
+        """``p(x | z, y)`` as pixel logits ``[B, 1, 28, 28]`` (sigmoid gives the Bernoulli means in [0, 1]), for ``z [B, latent_dim]``."""
         c1h, s1h = label_codes(classes, styles, self.config.n_classes, self.config.n_styles)
         return self.decoder(torch.cat((z, c1h, s1h), dim=1))
 
     def forward(self, x: Tensor, classes: Tensor, styles: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(logits [B, 1, 28, 28], mu, logvar)``: decode one reparameterised sample ``z = mu + sigma * eps``."""
         mu, logvar = self.encode(x, classes, styles)
         return self.decode(reparameterize(mu, logvar), classes, styles), mu, logvar
 

@@ -31,6 +31,7 @@ class DiscriminatorBlock(nn.Module):
         self.conv2 = EqualConv2d(in_ch, out_ch, 3)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``[B, in_ch, H, W]`` -> ``[B, out_ch, H / 2, W / 2]``: two 3x3 convs with LeakyReLU, then 2x average pooling."""
         return downsample2x(lrelu(self.conv2(lrelu(self.conv1(x)))))
 
 
