@@ -191,9 +191,11 @@ def _evaluate(argv: Sequence[str]) -> int:
     from genlib.evaluation import evaluate_checkpoints
     from genlib.tables import merge_rows, read_csv, write_csv, write_markdown_table
 
-    old = read_csv(csv_path) if args.merge and csv_path.is_file() else []
-    if any("name" not in row for row in old):
-        raise ValueError(f"--merge: {csv_path} is not a results table (no 'name' column): move it away or leave out --merge")
+    old = read_csv(csv_path) if args.merge and csv_path.is_file() else []  # a damaged table is refused before any work
+    stems = [p.stem for p in args.checkpoints]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise UsageError(f"two checkpoints named {twice[0]!r}: rows are matched by file name, so rename one")
     rows = evaluate_checkpoints(args.checkpoints, n_per_cell=args.n_per_cell, seed=args.seed, progress=True)
     if args.merge:
         rows = merge_rows(old, rows)
@@ -232,9 +234,16 @@ def _experiments(argv: Sequence[str]) -> int:
     if args.figures:
         from genlib.data.datasets import DataConfig, prepare_dataset
         from genlib.experiments import write_figures
+        from genlib.tables import read_csv
 
+        if args.suite != "report":
+            raise UsageError(f"--figures redraws the report suite's figures; --suite {args.suite} draws its own as it runs")
         if not (Path(out) / "results.csv").is_file():
             raise ValueError(f"--figures redraws stored results, but {out} has no results.csv: run genlib experiments --out {out} first")
+        stored = read_json(Path(out) / "run.json").get("dataset", args.dataset)
+        if stored != args.dataset:
+            raise UsageError(f"{out} holds results on {stored!r}, not --dataset {args.dataset!r}: pass --dataset {stored}")
+        read_csv(Path(out) / "results.csv")  # a damaged table is refused before any figure is redrawn
         print(wrote_lines(write_figures(out, prepare_dataset(DataConfig(dataset=args.dataset, limit=budget.limit)))))
         return 0
     run_experiments(args.dataset, budget, out, only=args.only, suite=args.suite, checkpoint_dir=args.checkpoints, threads=args.threads, progress=True)
@@ -361,6 +370,19 @@ def file_stamps(folders: Sequence[Path]) -> dict[Path, tuple[int, int, int] | No
 def written_since(folders: Sequence[Path], before: dict[Path, tuple[int, int, int] | None]) -> list[Path]:
     """The files under ``folders`` that are new or changed since ``before`` (a :func:`file_stamps`), sorted."""
     return sorted(p for p, stamp in file_stamps(folders).items() if before.get(p) != stamp)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path`` ({} when the file is missing); a damaged file is a ValueError naming it."""
+    import json
+
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not readable JSON: {exc}") from None
+    return value if isinstance(value, dict) else {}
 
 
 def error_line(exc: BaseException) -> str:

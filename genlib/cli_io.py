@@ -153,6 +153,9 @@ class TrainPlan:
         paths = {work: "the run's checkpoint", out: "--out"}  # out last: its label wins when work == out
         for path in paths:
             check_not_shipped(path, overwrite_shipped)
+        fields = flat_fields(train_config)
+        if fields.get("snapshot_every") and fields.get("snapshot_dir"):  # the CGAN's snapshot figures: written as it trains
+            check_not_shipped(Path(fields["snapshot_dir"]), overwrite_shipped)
         for path, label in paths.items():
             check_output(path, label, ".safetensors" if path == out else None)
         return cls(family, model_config, train_config, out, work, slim, Path(resume) if resume else None, overwrite_shipped)
@@ -221,7 +224,7 @@ def interrupted_message(plan: TrainPlan, work_before: tuple[int, int, int] | Non
     """One line for Ctrl-C: where the last checkpoint is and the command that resumes from it."""
     last = last_checkpoint(plan, work_before)
     if last is None:
-        return "interrupted before the first checkpoint: nothing was written"
+        return "interrupted before the first checkpoint: no checkpoint was written"
     state = read_meta(last).state
     kept = f"; {plan.out} is unchanged" if plan.out != last and plan.out.exists() else ""
     return (f"interrupted: the last checkpoint is {last} (epoch {state.get('epoch', 0)}, step {state.get('step', 0)}){kept}; "

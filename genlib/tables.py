@@ -82,8 +82,20 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
                 pass
         return text if text != "" else None
 
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 text table: {exc.reason} at byte {exc.start}") from None
+    if rows and "name" not in (reader.fieldnames or []):
+        raise ValueError(f"{path} is not a genlib results table: its header {reader.fieldnames} has no 'name' column")
+    for i, row in enumerate(rows, start=2):
+        if None in row or None in row.values():  # more fields than the header, or fewer
+            fields = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
+            raise ValueError(f"{path} line {i} has {fields} fields, "
+                             f"its header {len(reader.fieldnames or [])}: the table is damaged")
+    return [{k: parse(v) for k, v in row.items()} for row in rows]
 
 
 def merge_rows(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], key: str = "name") -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -362,5 +363,29 @@ def test_evaluate_checks_every_file_and_the_merged_table_before_judging_any(tiny
 
     (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
     assert main(["evaluate", str(tiny_checkpoint), "--merge", "--out", "notes.md"]) == 1
-    assert "--merge: notes.csv is not a results table" in one_line(capsys.readouterr().err) and judged == []
+    assert "notes.csv is not a genlib results table" in one_line(capsys.readouterr().err) and judged == []
+    (tmp_path / "notes.csv").write_text("name,fid\nx,1,2\n")
+    assert main(["evaluate", str(tiny_checkpoint), "--merge", "--out", "notes.md"]) == 1
+    assert "notes.csv line 2 has 3 fields, its header 2" in one_line(capsys.readouterr().err) and judged == []
     assert main(["evaluate", str(tiny_checkpoint), "--out", "notes.md"]) == 0 and len(judged) == 1  # without --merge: replaced
+
+
+def test_experiments_figures_checks_the_folder_before_redrawing(tmp_path, monkeypatch, capsys) -> None:
+    import shutil
+
+    import genlib.experiments
+
+    monkeypatch.chdir(tmp_path)
+    drawn = []
+    monkeypatch.setattr(genlib.experiments, "write_figures", lambda out, data=None: drawn.append(out) or [])
+    stored = Path(__file__).resolve().parents[1] / "data" / "experiments_mnist5k"
+    (tmp_path / "ex").mkdir()
+    for name in ("run.json", "results.csv"):
+        shutil.copy(stored / name, tmp_path / "ex" / name)
+    assert main(["experiments", "--figures", "--out", "ex"]) == 2
+    assert "ex holds results on 'mnist5k', not --dataset 'kana49': pass --dataset mnist5k" in one_line(capsys.readouterr().err)
+    assert main(["experiments", "--figures", "--out", "ex", "--dataset", "mnist5k", "--suite", "prior"]) == 2
+    assert "--figures redraws the report suite's figures" in one_line(capsys.readouterr().err)
+    (tmp_path / "ex" / "results.csv").write_text("name,fid\na,1,2\n")
+    assert main(["experiments", "--figures", "--out", "ex", "--dataset", "mnist5k"]) == 1
+    assert "line 2 has 3 fields, its header 2" in one_line(capsys.readouterr().err) and drawn == []

@@ -295,13 +295,13 @@ def test_read_only_folder_fails_before_training(sandbox, tmp_path, monkeypatch, 
     assert "cannot be written" in one_line(capsys.readouterr().err)
 
 
-def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_written(sandbox, monkeypatch, capsys) -> None:
+def test_ctrl_c_before_the_first_checkpoint_says_no_checkpoint_was_written(sandbox, monkeypatch, capsys) -> None:
     def step_then_stop(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(scaffold, "fit", step_then_stop)
     assert main(["train", "cvae", "--epochs", "1", "--out", "runs/x.safetensors", *TINY_FLAGS]) == 130
-    assert one_line(capsys.readouterr().err) == "genlib train: interrupted before the first checkpoint: nothing was written"
+    assert one_line(capsys.readouterr().err) == "genlib train: interrupted before the first checkpoint: no checkpoint was written"
 
 
 def test_ctrl_c_names_the_checkpoint_and_the_resume_command(sandbox, monkeypatch, capsys) -> None:
