@@ -24,6 +24,7 @@ run under ``torchrun --nproc-per-node 1`` equals a plain run.
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
@@ -100,6 +101,9 @@ def joined(device: torch.device) -> Iterator[tuple[World, torch.device]]:
         yield SOLO, device
         return
     device = _local_device(device, env.local_rank)
+    if env.is_main:  # the rendezvous blocks until every process has joined: say so, in case none will
+        print(f"genlib: waiting for {env.size} processes (RANK/WORLD_SIZE are set, as torchrun sets them; "
+              "unset them to train in one process)", file=sys.stderr, flush=True)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=env.rank, world_size=env.size)
     try:
         yield env, device
