@@ -52,7 +52,7 @@ def _guidance(dataset: str, dest_dir: Path, names: list[str], base_url: str) -> 
     mirror = f" (or set {spec.env_var} to a mirror's folder URL)" if spec is not None and spec.env_var else ""
     return (
         f"To get the {_title(dataset)} files, either\n"
-        f"  - let genlib download them (needs internet): pass download=True (CLI: --download){mirror};\n"
+        f"  - let genlib download them (needs internet): pass download=True (genlib data download {dataset}, or --download with train){mirror};\n"
         f"  - or fetch them yourself and put them, unrenamed, in {dest_dir}:\n{urls}\n"
         f"  - or train on the embedded stand-in that needs no download: "
         f'load_dataset("kana49") / --dataset kana49.'

@@ -38,7 +38,7 @@ def _mnist_guidance(raw_dir: Path, missing: list[str]) -> str:
     return (
         f"MNIST files missing from {raw_dir}: {', '.join(missing)}.\n"
         f"Either\n"
-        f"  - let torchvision download them (needs internet): pass download=True (CLI: --download);\n"
+        f"  - let torchvision download them (needs internet): pass download=True (genlib data download mnist, or --download with train);\n"
         f"  - or put the four MNIST files in {raw_dir} by hand: decompressed "
         f"({', '.join(MNIST_RAW_FILES)}), or the .gz files and then download=True (it only unpacks them);\n"
         f'  - or use the 5,000 real MNIST digits that need no download: load_dataset("mnist5k") / --dataset mnist5k.'
