@@ -25,6 +25,31 @@ from typing import Sequence
 from genlib.cli_options import Parser, UsageError, add_config_options, apply_overrides, at_least, config_fields, seed_arg
 from genlib.cli_sample import sample_command
 
+def check_source_options(argv: Sequence[str], recipe: str | None, resume: Path | None) -> None:
+    """``--recipe`` and ``--resume`` decide which options exist: spelled out in full, and not both."""
+    for arg in argv:
+        name = arg.split("=")[0]
+        if len(name) > 2 and name not in ("--recipe", "--resume") and ("--recipe".startswith(name) or "--resume".startswith(name)):
+            raise UsageError(f"{name}: spell --recipe and --resume out in full (they decide the options; abbreviations are not accepted)")
+    if recipe and resume:
+        raise UsageError("--recipe and --resume do not go together: a resumed run takes every config from its checkpoint "
+                         "(genlib train --resume FILE)")
+
+
+def train_family_name(argv: Sequence[str], recipe_family: str | None, stored_family: str | None) -> str | None:
+    """The family a ``genlib train`` command line names: its first word, else the recipe's or the checkpoint's (None: none)."""
+    from genlib.families import FAMILIES
+
+    named = argv[0] if argv and not argv[0].startswith("-") else None
+    if named is not None and named not in FAMILIES:
+        raise UsageError(f"unknown family {named!r}: allowed " + ", ".join(sorted(FAMILIES)))
+    found = named or recipe_family or stored_family
+    late = [a for a in argv[1:] if a in FAMILIES]
+    if found is None and late:
+        raise UsageError(f"name the family first: genlib train {late[0]} [options] (it came after the options)")
+    return found
+
+
 def _train(argv: Sequence[str]) -> int:
     from genlib.checkpoint import load_checkpoint
     from genlib.cli_io import TrainPlan, check_something_to_train, file_stamp, interrupted_message, resume_configs, run_plan, summary
@@ -36,28 +61,16 @@ def _train(argv: Sequence[str]) -> int:
     pre.add_argument("--recipe")
     pre.add_argument("--resume", type=Path)
     known, _ = pre.parse_known_args(argv)
-    for arg in argv:  # checked first: the two options decide which options exist
-        name = arg.split("=")[0]
-        if len(name) > 2 and name not in ("--recipe", "--resume") and ("--recipe".startswith(name) or "--resume".startswith(name)):
-            raise UsageError(f"{name}: spell --recipe and --resume out in full (they decide the options; abbreviations are not accepted)")
-    if known.recipe and known.resume:
-        raise UsageError("--recipe and --resume do not go together: a resumed run takes every config from its checkpoint "
-                         "(genlib train --resume FILE)")
+    check_source_options(argv, known.recipe, known.resume)
     recipe = get_recipe(known.recipe) if known.recipe else None
     stored = load_checkpoint(known.resume) if known.resume else None
-    named = argv[0] if argv and not argv[0].startswith("-") else None  # `genlib train cvae …`: the family comes first
-    if named is not None and named not in FAMILIES:
-        raise UsageError(f"unknown family {named!r}: allowed " + ", ".join(sorted(FAMILIES)))
-    family_name = named or (recipe.family if recipe else None) or (stored.family if stored else None)
+    family_name = train_family_name(argv, recipe.family if recipe else None, stored.family if stored else None)
     if family_name is None and any(a in ("-h", "--help") for a in argv):
         print("usage: genlib train FAMILY [options] | genlib train --recipe NAME [options] | genlib train --resume FILE [options]\n\n"
               "Train a model family; every field of its configs is an option (genlib train FAMILY --help lists them).\n"
               "families:\n" + "\n".join(f"  {name:<11} {f.description}" for name, f in sorted(FAMILIES.items()))
               + "\nrecipes: genlib recipes")
         return 0
-    if family_name is None and any(a in FAMILIES for a in argv):
-        family = next(a for a in argv if a in FAMILIES)
-        raise UsageError(f"name the family first: genlib train {family} [options] (it came after the options)")
     if family_name is None:
         raise UsageError("name a family (" + ", ".join(sorted(FAMILIES)) + ") or a --recipe (see `genlib recipes`)")
     if recipe and recipe.family != family_name:
@@ -206,6 +219,7 @@ def _evaluate(argv: Sequence[str]) -> int:
 
 
 def _experiments(argv: Sequence[str]) -> int:
+    from genlib.cli_io import file_stamps, read_json, written_since
     from genlib.data.registry import dataset_names
     from genlib.experiments import SUITES, ExperimentBudget, run_experiments
 
@@ -263,6 +277,8 @@ def _report(argv: Sequence[str]) -> int:
     parser.add_argument("--timeout", type=at_least(1), default=900, help="seconds one cell may run (default 900)")
     args = parser.parse_args(argv)
     from genlib.report import run_report
+
+    from genlib.cli_io import file_stamps, written_since
 
     started, before = time.time(), file_stamps([args.out] if args.out else [])
     index = run_report(args.notebooks, args.out, timeout=args.timeout, quick=not args.full)
@@ -355,34 +371,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def wrote_lines(paths: Sequence[Path]) -> str:
     """What a command wrote, one ``wrote <path> (<size>)`` line per file."""
     return "\n".join(f"wrote {p} ({p.stat().st_size / 1024:,.0f} KiB)" for p in paths)
-
-
-def file_stamps(folders: Sequence[Path]) -> dict[Path, tuple[int, int, int] | None]:
-    """Each file under ``folders`` with its :func:`~genlib.cli_io.file_stamp`: what :func:`written_since` compares.
-
-    Stamps, not mtimes against a clock: a file system's timestamps may lag ``time.time()`` by milliseconds.
-    """
-    from genlib.cli_io import file_stamp
-
-    return {p: file_stamp(p) for folder in folders if Path(folder).is_dir() for p in Path(folder).rglob("*") if p.is_file()}
-
-
-def written_since(folders: Sequence[Path], before: dict[Path, tuple[int, int, int] | None]) -> list[Path]:
-    """The files under ``folders`` that are new or changed since ``before`` (a :func:`file_stamps`), sorted."""
-    return sorted(p for p, stamp in file_stamps(folders).items() if before.get(p) != stamp)
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from ``path`` ({} when the file is missing); a damaged file is a ValueError naming it."""
-    import json
-
-    if not path.is_file():
-        return {}
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not readable JSON: {exc}") from None
-    return value if isinstance(value, dict) else {}
 
 
 def error_line(exc: BaseException) -> str:

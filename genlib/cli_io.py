@@ -11,6 +11,7 @@
 - ``--resume`` takes every config from the checkpoint; a flag that would change one is rejected,
   except the ones that may change (:data:`RESUME_MAY_CHANGE`).
 - A run with nothing to train is an error, not a "wrote …" that wrote nothing.
+- What a command wrote is told by file stamps (inode, mtime, size) taken before and after, not by a clock.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from genlib.atomic import check_output
 from genlib.checkpoint import Checkpoint, read_meta, rewrite_checkpoint
@@ -121,6 +122,31 @@ def file_stamp(path: Path) -> tuple[int, int, int] | None:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
 
+
+def file_stamps(folders: Sequence[Path]) -> dict[Path, tuple[int, int, int] | None]:
+    """Each file under ``folders`` with its :func:`~genlib.cli_io.file_stamp`: what :func:`written_since` compares.
+
+    Stamps, not mtimes against a clock: a file system's timestamps may lag ``time.time()`` by milliseconds.
+    """
+    return {p: file_stamp(p) for folder in folders if Path(folder).is_dir() for p in Path(folder).rglob("*") if p.is_file()}
+
+
+def written_since(folders: Sequence[Path], before: dict[Path, tuple[int, int, int] | None]) -> list[Path]:
+    """The files under ``folders`` that are new or changed since ``before`` (a :func:`file_stamps`), sorted."""
+    return sorted(p for p, stamp in file_stamps(folders).items() if before.get(p) != stamp)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path`` ({} when the file is missing); a damaged file is a ValueError naming it."""
+    import json
+
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not readable JSON: {exc}") from None
+    return value if isinstance(value, dict) else {}
 
 @dataclass
 class TrainPlan:

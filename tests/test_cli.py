@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genlib.cli import file_stamps, main, written_since
+from genlib.cli import main
+from genlib.cli_io import file_stamps, written_since
 from genlib.cli_sample import sample_labels
 from genlib.tables import read_csv
 
