@@ -180,8 +180,9 @@ class TrainPlan:
         for path in paths:
             check_not_shipped(path, overwrite_shipped)
         fields = flat_fields(train_config)
-        if fields.get("snapshot_every") and fields.get("snapshot_dir"):  # the CGAN's snapshot figures: written as it trains
-            check_not_shipped(Path(fields["snapshot_dir"]), overwrite_shipped)
+        snapshots = Path(fields["snapshot_dir"]) if fields.get("snapshot_every") and fields.get("snapshot_dir") else None
+        if snapshots is not None and snapshots.exists():  # the CGAN's snapshot figures would replace shipped ones
+            check_not_shipped(snapshots, overwrite_shipped)
         for path, label in paths.items():
             check_output(path, label, ".safetensors" if path == out else None)
         return cls(family, model_config, train_config, out, work, slim, Path(resume) if resume else None, overwrite_shipped)

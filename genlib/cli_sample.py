@@ -64,7 +64,8 @@ def sample_command(argv: Sequence[str]) -> int:
 
     for path, flag, suffix in [(out, "--out", ".npz")] + ([(png, "--png", ".png")] if png is not None else []):
         check_output(path, flag, suffix)
-        check_not_shipped(path, args.overwrite_shipped)  # e.g. a sample file over the dataset's own npz
+        if path.exists():  # a shipped file is never replaced unasked (e.g. a sample file over the dataset's own npz)
+            check_not_shipped(path, args.overwrite_shipped)
     from genlib.families import load
 
     loaded = load(args.checkpoint, device=args.device)

@@ -22,7 +22,7 @@ S = ["train", "stylegan", "--limit", "490", "--epochs", "1", "--no-progress", "-
 SAMPLE = ["sample", "--checkpoint", CK, "--out", "runs/a.npz"]
 
 CASES: list[tuple[list[str], str]] = [
-    (G + ["--snapshot-every", "1", "--snapshot-dir", str(ROOT / "data" / "snapshots" / "x")], "is in the shipped data folder: pass --overwrite-shipped"),
+    (G + ["--snapshot-every", "1", "--snapshot-dir", str(ROOT / "data" / "snapshots")], "is in the shipped data folder: pass --overwrite-shipped"),
     (["evaluate", CK, CK, "--out", "runs/r.md"], "two checkpoints named 'cvae_mlp_kana49': rows are matched by file name"),
     (["sample", "--checkpoint", CK, "--out", str(ROOT / "data" / "kana49" / "kana49-test-imgs.npz")], "is in the shipped data folder: pass --overwrite-shipped"),
     (G + ["--snapshot-every", "1", "--snapshot-dir", "{FILE}"], "snapshot_dir 'notes.txt' is a file"),
