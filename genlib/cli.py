@@ -25,6 +25,7 @@ from typing import Sequence
 from genlib.cli_options import Parser, UsageError, add_config_options, apply_overrides, at_least, config_fields, seed_arg
 from genlib.cli_sample import sample_command
 
+
 def check_source_options(argv: Sequence[str], recipe: str | None, resume: Path | None) -> None:
     """``--recipe`` and ``--resume`` decide which options exist: spelled out in full, and not both."""
     for arg in argv:
@@ -161,9 +162,8 @@ def _data(argv: Sequence[str]) -> int:
             print(f"{args.dataset} {split}: {raw.images.shape[0]} images")
         return 0
     if args.action == "build-kana49":
-        from genlib.data.kana49 import build_kana49
-
         from genlib.atomic import check_output
+        from genlib.data.kana49 import build_kana49
 
         out = args.out or repo_data_dir() / "kana49"
         if out.exists() and not out.is_dir():
@@ -276,9 +276,8 @@ def _report(argv: Sequence[str]) -> int:
                         "(slower) instead of the smallest one")
     parser.add_argument("--timeout", type=at_least(1), default=900, help="seconds one cell may run (default 900)")
     args = parser.parse_args(argv)
-    from genlib.report import run_report
-
     from genlib.cli_io import file_stamps, written_since
+    from genlib.report import run_report
 
     started, before = time.time(), file_stamps([args.out] if args.out else [])
     index = run_report(args.notebooks, args.out, timeout=args.timeout, quick=not args.full)

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 from dataclasses import dataclass
@@ -138,8 +139,6 @@ def written_since(folders: Sequence[Path], before: dict[Path, tuple[int, int, in
 
 def read_json(path: Path) -> dict:
     """A JSON object from ``path`` ({} when the file is missing); a damaged file is a ValueError naming it."""
-    import json
-
     if not path.is_file():
         return {}
     try:
@@ -147,6 +146,7 @@ def read_json(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not readable JSON: {exc}") from None
     return value if isinstance(value, dict) else {}
+
 
 @dataclass
 class TrainPlan:

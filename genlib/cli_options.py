@@ -31,12 +31,17 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (`{self.prog} --help` lists the options)")
 
 
-def parse_int(text: str) -> int:
-    """An argparse type: an integer that fits 64 bits (larger ones overflow torch's sizes with a traceback)."""
+def _int(text: str) -> int:
+    """``int(text)``, or argparse's usage error naming the text."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+
+
+def parse_int(text: str) -> int:
+    """An argparse type: an integer that fits 64 bits (larger ones overflow torch's sizes with a traceback)."""
+    value = _int(text)
     if not -(2**63) <= value < 2**63:
         raise argparse.ArgumentTypeError(f"{value} is out of range: at most 2**63 - 1 in size")
     return value
@@ -60,10 +65,7 @@ def at_least(low: int) -> Any:
 
 def seed_arg(text: str) -> int:
     """An argparse type: a seed in 0..2**32-1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    value = _int(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"{value} is out of range: a seed is in 0..2**32-1")
     return value

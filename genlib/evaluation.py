@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from genlib import metrics as M
-from genlib.checkpoint import load_checkpoint, read_meta
+from genlib.checkpoint import load_checkpoint
 from genlib.config import config_from_dict
 from genlib.data.conditions import style_factor
 from genlib.data.datasets import DataConfig, PreparedData, prepare_dataset
@@ -258,13 +258,14 @@ def evaluate_checkpoints(
     classifiers: dict[str, DomainClassifier] = {}
     references: dict[DataConfig, RealReference] = {}
     rows = []
-    metas = [read_meta(path) for path in paths]  # every file is a readable checkpoint before anything is shown or done
-    for path, meta in zip(paths, metas):
-        _check_generator(path, meta.family)
-        load_checkpoint(path)  # and intact: its hash and weights verified before the first model is judged
+    train_configs = []
+    for path in paths:  # every file an intact generator checkpoint (hash and weights verified) before anything is done
+        checkpoint = load_checkpoint(path)
+        _check_generator(path, checkpoint.family)
+        train_configs.append(checkpoint.train_config)
     bar = tqdm(paths, desc="evaluate", unit="checkpoint", disable=not progress)
-    for path, meta in zip(bar, metas):
-        config = data.config if data is not None else _data_config(meta.train_config)
+    for path, train_config in zip(bar, train_configs):
+        config = data.config if data is not None else _data_config(train_config)
         bar.set_postfix_str(f"{Path(path).stem}: preparing {config.dataset}, its classifier and real features")
         if config not in datasets:
             datasets[config] = data if data is not None else prepare_dataset(config)
